@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# GAN Clinic's two entry points; each does all set-up it needs on a fresh machine first.
+#   bash clinic.sh app    install the runtime requirements, then serve the app on http://localhost:8501
+#   bash clinic.sh test   install runtime + test requirements (and Debian's chromium), run every test
+# Extra arguments go to streamlit (app) or pytest (test).
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python3}
+
+pip_install() {  # skip pip when the requirement files have not changed since the last install
+  local stamp=".cache/pip-$(cat "$@" requirements.txt | sha1sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    "$PY" -m pip install -q --disable-pip-version-check $(printf -- '-r %s ' "$@")
+    mkdir -p .cache && touch "$stamp"
+  fi
+}
+
+need_chromium() {  # browser tests drive Debian's chromium; Playwright cannot download its own here
+  command -v chromium >/dev/null && return
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+}
+
+case "${1:-}" in
+  app)
+    shift; pip_install requirements.txt
+    exec "$PY" -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@" ;;
+  test)
+    shift; pip_install requirements-dev.txt; need_chromium
+    exec "$PY" -m pytest "$@" ;;
+  *)
+    echo "usage: bash clinic.sh app|test [args]" >&2; exit 2 ;;
+esac

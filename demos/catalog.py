@@ -1,0 +1,61 @@
+"""The list of live demos, as plain data (importing this module pulls in no torch).
+
+The taxonomy validator resolves every technique's ``demo: {id, variant}`` link against this
+catalogue, and ``python -m demos list --json`` prints it. A demo is listed here only once it
+exists: a link to a demo that is not implemented is a dangling link, and validation says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DemoInfo:
+    id: str
+    title: str
+    challenge: str  # a challenge id of the taxonomy
+    summary: str
+    failure: str  # the variant that shows the failure
+    variants: dict[str, str] = field(default_factory=dict)  # variant id -> label
+    default_fix: str = ""
+
+
+CATALOG: dict[str, DemoInfo] = {
+    d.id: d
+    for d in [
+        DemoInfo(
+            id="mode_collapse",
+            title="Mode collapse on a 2D mixture",
+            challenge="mode_collapse",
+            summary="A plain GAN covers a few modes of a ring or grid of Gaussians; the fixes cover them all.",
+            failure="gan",
+            default_fix="pacgan",
+            variants={
+                "gan": "Plain GAN (failure)",
+                "pacgan": "Packing (PacGAN)",
+                "unrolled": "Unrolled discriminator",
+                "mbstd": "Minibatch standard deviation",
+                "wgan_gp": "WGAN-GP",
+            },
+        ),
+    ]
+}
+
+
+def demo_ids() -> list[str]:
+    return list(CATALOG)
+
+
+def as_json() -> list[dict]:
+    return [
+        {
+            "id": d.id,
+            "title": d.title,
+            "challenge": d.challenge,
+            "summary": d.summary,
+            "failure": d.failure,
+            "default_fix": d.default_fix,
+            "variants": list(d.variants),
+        }
+        for d in CATALOG.values()
+    ]
