@@ -18,6 +18,7 @@ class DemoInfo:
     failure: str  # the variant that shows the failure
     variants: dict[str, str] = field(default_factory=dict)  # variant id -> label
     default_fix: str = ""
+    module: str = ""  # python module implementing the demo contract (see demos/__init__.py)
 
 
 CATALOG: dict[str, DemoInfo] = {
@@ -30,6 +31,7 @@ CATALOG: dict[str, DemoInfo] = {
             summary="A plain GAN covers a few modes of a ring or grid of Gaussians; the fixes cover them all.",
             failure="gan",
             default_fix="pacgan",
+            module="demos.mode_collapse",
             variants={
                 "gan": "Plain GAN (failure)",
                 "pacgan": "Packing (PacGAN)",
