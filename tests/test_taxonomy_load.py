@@ -54,8 +54,8 @@ CASES = [
     ("dangling_also_see.yaml", 36, "techniques[0].also_see[1]", "citation key 'nobody2019'"),
     ("dangling_biomedical_ref.yaml", 38, "techniques[0].biomedical_uses[0].ref", "citation key 'nobody2019'"),
     ("survey_not_in_bibliography.yaml", 6, "meta.survey", "citation key 'nobody2019'"),
-    ("dangling_demo_id.yaml", 41, "techniques[0].demo.id", "unknown demo 'no_such_demo'; expected one of: mode_collapse"),
-    ("dangling_demo_variant.yaml", 41, "techniques[0].demo.variant", "has no variant 'dcgan'; expected one of: gan,"),
+    ("dangling_demo_id.yaml", 41, "techniques[0].demo.id", "unknown demo 'no_such_demo'; expected one of: "),
+    ("dangling_demo_variant.yaml", 41, "techniques[0].demo.variant", "has no variant 'dcgan'; expected one of: "),
     ("unknown_family.yaml", 44, "techniques[1].family", "unknown family 'losses' (did you mean 'loss'?)"),
     ("unknown_challenge.yaml", 46, "techniques[1].challenges[1]", "unknown challenge 'mode_colapse'"),
     ("unknown_primary_challenge.yaml", 45, "techniques[1].primary_challenge", "unknown challenge 'convergence'"),
@@ -157,6 +157,15 @@ def test_bad_upload_gives_the_same_error(fixture):
     bib = load_bibliography(GOOD_BIB.read_bytes(), "bibliography.yaml")
     from_upload = _error(parse_taxonomy, path.read_bytes(), name="upload.yaml", bibliography=bib)
     assert str(from_upload) == str(from_file).replace(str(path), "upload.yaml", 1)
+
+
+def test_demo_errors_list_the_catalogue():
+    from demos.catalog import CATALOG
+
+    e = _error(load_taxonomy, BAD / "dangling_demo_id.yaml")
+    assert e.message.endswith("expected one of: " + ", ".join(sorted(CATALOG)))
+    e = _error(load_taxonomy, BAD / "dangling_demo_variant.yaml")
+    assert e.message.endswith("expected one of: " + ", ".join(sorted(CATALOG["mode_collapse"].variants)))
 
 
 def test_python_object_tag_is_never_run(monkeypatch):
