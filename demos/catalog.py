@@ -40,6 +40,28 @@ CATALOG: dict[str, DemoInfo] = {
                 "wgan_gp": "WGAN-GP",
             },
         ),
+        DemoInfo(
+            id="dirac",
+            title="Dirac-GAN: why GAN training circles",
+            challenge="non_convergence",
+            summary="Mescheder et al.'s two-parameter GAN: plain gradient descent circles or spirals away "
+            "from the equilibrium; R1, consensus optimisation and instance noise make it converge.",
+            failure="gan",
+            default_fix="r1",
+            module="demos.dirac",
+            variants={
+                "gan": "Unregularised GAN (failure)",
+                "nsgan": "Non-saturating GAN",
+                "wgan": "WGAN with weight clipping",
+                "wgan_gp": "WGAN-GP",
+                "instance_noise": "Instance noise",
+                "r1": "R1 gradient penalty",
+                "consensus": "Consensus optimisation",
+                "extragradient": "Extragradient",
+                "optimism": "Optimistic gradient",
+                "ttur": "Two time-scale update (TTUR)",
+            },
+        ),
     ]
 }
 
