@@ -1,0 +1,291 @@
+"""The taxonomy explorer: sunburst, node details, filters, tables, plots and exports.
+
+All state that matters (selected node, filters) lives in the URL, so a link opens exactly the
+view it was copied from. The URL is read and written here by hand (``st.query_params``) rather
+than with ``bind="query-params"``: a bound widget matches the URL against its *formatted* labels
+and silently drops what it does not know, while the explorer wants slugs in the URL and a notice
+for what it ignores. Logic lives in :mod:`taxonomy.views`.
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+from demos.catalog import CATALOG
+from taxonomy import views as v
+from taxonomy.schema import MODALITIES, Technique
+
+K_Q, K_CH, K_FAM, K_MOD, K_YEARS, K_NODE = "ex_q", "ex_challenge", "ex_family", "ex_modality", "ex_years", "ex_node"
+K_SUNBURST = "ex_sunburst"
+K_SYNCED = "_ex_synced_url"  # the URL this page last wrote (or read), to notice links that change it
+
+tax = common.taxonomy()
+if tax is None:
+    st.title("Taxonomy explorer")
+    st.info("No valid taxonomy to show: see the error above.")
+    st.stop()
+
+lo_year, hi_year = v.year_bounds(tax)
+options = v.node_options(tax)
+
+
+def current_url() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params}
+
+
+def normalise(params: dict) -> dict[str, list[str]]:
+    return {k: [str(x) for x in (val if isinstance(val, list) else [val])] for k, val in params.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# URL -> widgets (on first load, and whenever a link changed the URL under us)
+
+url = current_url()
+notices: tuple[str, ...] = ()
+unknown_node = None
+if st.session_state.get(K_SYNCED) != url:
+    state = v.parse_query(tax, url)
+    st.session_state[K_Q] = state.filters.q
+    st.session_state[K_CH] = list(state.filters.challenges)
+    st.session_state[K_FAM] = list(state.filters.families)
+    st.session_state[K_MOD] = list(state.filters.modalities)
+    st.session_state[K_YEARS] = state.filters.years or (lo_year, hi_year)
+    st.session_state[K_NODE] = state.node
+    notices, unknown_node = state.notices, state.unknown_node
+
+# keep widget state valid for this taxonomy (an upload can change the ids)
+st.session_state[K_CH] = [c for c in st.session_state.get(K_CH, []) if c in tax.challenges]
+st.session_state[K_FAM] = [f for f in st.session_state.get(K_FAM, []) if f in tax.families]
+st.session_state[K_MOD] = [m for m in st.session_state.get(K_MOD, []) if m in MODALITIES]
+years = st.session_state.get(K_YEARS) or (lo_year, hi_year)
+years = (max(lo_year, min(years)), min(hi_year, max(years)))
+st.session_state[K_YEARS] = years if years[0] <= years[1] else (lo_year, hi_year)
+if st.session_state.get(K_NODE) not in options:
+    st.session_state[K_NODE] = None
+
+
+def on_sunburst() -> None:
+    """A click on a sunburst sector selects that node (the selectbox follows)."""
+    event = st.session_state.get(K_SUNBURST) or {}
+    points = (event.get("selection") or {}).get("points") or []
+    if points:
+        key = v.node_from_sunburst_id(tax, str(points[0].get("id", "")))
+        if key:
+            st.session_state[K_NODE] = key
+
+
+def reset_filters() -> None:
+    st.session_state.update({K_Q: "", K_CH: [], K_FAM: [], K_MOD: [], K_YEARS: (lo_year, hi_year)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Sidebar: filters
+
+uses_per_modality = {m: 0 for m in MODALITIES}
+for t in tax.techniques.values():
+    for u in t.biomedical_uses:
+        uses_per_modality[u.modality] += 1
+
+with st.sidebar:
+    st.header("Filters")
+    st.text_input("Search names and summaries", key=K_Q, max_chars=v.MAX_QUERY_LEN,
+                  placeholder="e.g. gradient penalty")
+    st.multiselect("Challenge addressed", list(tax.challenges), key=K_CH,
+                   format_func=lambda c: tax.challenges[c].name, placeholder="any challenge")
+    st.multiselect("Solution family", list(tax.families), key=K_FAM,
+                   format_func=lambda f: tax.families[f].name, placeholder="any family")
+    st.multiselect("Imaging modality (of biomedical uses)", list(MODALITIES), key=K_MOD,
+                   format_func=lambda m: f"{m} ({uses_per_modality[m]})", placeholder="any modality")
+    if lo_year < hi_year:
+        st.slider("Year of the primary paper", lo_year, hi_year, key=K_YEARS)
+    else:
+        st.caption(f"All techniques are from {lo_year}.")
+    st.button("Reset filters", on_click=reset_filters, icon=":material/restart_alt:")
+
+filters = v.Filters(
+    q=st.session_state[K_Q].strip()[: v.MAX_QUERY_LEN],
+    challenges=tuple(st.session_state[K_CH]),
+    families=tuple(st.session_state[K_FAM]),
+    modalities=tuple(st.session_state[K_MOD]),
+    years=None if tuple(st.session_state[K_YEARS]) == (lo_year, hi_year) else tuple(st.session_state[K_YEARS]),
+)
+techniques = v.filter_techniques(tax, filters)
+papers = v.papers_frame(tax, techniques, filters)
+
+# ---------------------------------------------------------------------------------------------
+# Header and notices
+
+st.title("Taxonomy explorer")
+st.caption(common.source_caption(tax))
+for n in notices:
+    st.info(n, icon="ℹ️")
+if unknown_node:
+    st.warning(
+        f"There is no technique, challenge or family with the id `{v.shown(unknown_node)}` in this "
+        "taxonomy; pick one from the list below or click the sunburst.",
+        icon="⚠️",
+    )
+if filters.is_empty():
+    st.caption(f"Showing all {len(tax.techniques)} techniques.")
+else:
+    st.caption(f"{len(techniques)} of {len(tax.techniques)} techniques match the filters.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Node details
+
+
+def node_link(key: str, label: str) -> None:
+    """A link that opens ``key`` in the explorer, keeping the current filters."""
+    st.page_link(common.explorer_page(), label=label, query_params=v.to_query(tax, filters, key))
+
+
+def show_demo_link(t: Technique) -> None:
+    page = common.demo_page(t.demo.id) if t.demo else None
+    if t.demo is None or page is None:
+        st.caption("🧪 No live demo yet" + (" (the demo's page is not installed)" if t.demo else "") + ".")
+        return
+    info = CATALOG[t.demo.id]
+    variant = info.variants.get(t.demo.variant, t.demo.variant)
+    st.page_link(page, label=f"Open demo: {info.title} · {variant}", icon="🧪",
+                 query_params={"variant": t.demo.variant})
+
+
+def show_technique(t: Technique) -> None:
+    st.subheader(t.name)
+    st.caption(
+        f"{tax.families[t.family].name} · primary challenge: {tax.challenges[t.primary_challenge].name} · "
+        f"{t.year} · id `{t.id}`"
+    )
+    st.markdown(t.summary)
+    show_demo_link(t)
+    st.markdown("##### Mechanism")
+    st.markdown(t.mechanism)
+    if t.equation:
+        st.latex(t.equation)
+    st.markdown("##### Challenges addressed")
+    st.markdown("\n".join(
+        f"- {v.md_escape(tax.challenges[c].name)}" + (" (primary)" if c == t.primary_challenge else "")
+        for c in t.challenges
+    ))
+    later = v.related(tax, t)
+    if t.builds_on or later:
+        st.markdown("##### Related techniques")
+        for b in t.builds_on:
+            node_link(b, f"Builds on: {tax.techniques[b].name}")
+        for o in later:
+            node_link(o.id, f"Built on by: {o.name}")
+    st.markdown("##### References")
+    keys = list(dict.fromkeys([t.reference, *t.also_see]))
+    st.markdown("\n".join(
+        ("- **Primary paper:** " if k == t.reference else "- ") + v.reference_markdown(k, tax.references[k])
+        for k in keys
+    ))
+    st.markdown("##### Biomedical uses")
+    if not t.biomedical_uses:
+        st.caption("None recorded yet.")
+    for u in t.biomedical_uses:
+        line = f"- **{v.md_escape(u.modality)}** · {v.md_escape(u.task)}"
+        if u.note:
+            line += f" ({v.md_escape(u.note)})"
+        st.markdown(line + "  \n  " + v.reference_markdown(u.ref, tax.references[u.ref]))
+
+
+def show_group(kind: str, ident: str) -> None:
+    if kind == "challenge":
+        c = tax.challenges[ident]
+        st.subheader(c.name)
+        st.caption(f"Challenge · id `{c.id}`")
+        st.markdown(c.summary)
+        if c.symptoms:
+            st.markdown("##### Symptoms")
+            st.markdown("\n".join(f"- {v.md_escape(s)}" for s in c.symptoms))
+        members = [t for t in tax.techniques.values() if ident in t.challenges]
+        heading = "Techniques addressing it"
+    else:
+        fam = tax.families[ident]
+        st.subheader(fam.name)
+        st.caption(f"Solution family · id `{fam.id}`")
+        st.markdown(fam.summary)
+        members = [t for t in tax.techniques.values() if t.family == ident]
+        heading = "Techniques in this family"
+    st.markdown(f"##### {heading} ({len(members)})")
+    for t in sorted(members, key=lambda t: (t.year, t.name)):
+        node_link(v.node_key(tax, v.Node("technique", t.id)), f"{t.name} ({t.year})")
+
+
+left, right = st.columns([11, 9], gap="large")
+with left:
+    st.plotly_chart(
+        v.sunburst_figure(tax, techniques), key=K_SUNBURST, on_select=on_sunburst, selection_mode="points",
+        config={"displaylogo": False}, alt="Sunburst of the taxonomy: challenge, solution family, technique",
+    )
+    st.caption("Click a sector to open it; click the centre to zoom back out. Each technique sits at "
+               "its primary challenge.")
+with right:
+    st.selectbox("Open a technique, challenge or family", options, key=K_NODE, index=None,
+                 format_func=lambda k: v.node_label(tax, k), placeholder="Pick a technique…")
+    selected = v.resolve_node(tax, st.session_state[K_NODE]) if st.session_state[K_NODE] else None
+    with st.container(border=True):
+        if selected is None:
+            st.markdown("Pick a node in the list above, or click a sector of the sunburst, to see "
+                        "its summary, mechanism, references, biomedical uses and live demo.")
+        elif selected.kind == "technique":
+            show_technique(tax.techniques[selected.id])
+        else:
+            show_group(selected.kind, selected.id)
+
+# ---------------------------------------------------------------------------------------------
+# Tables, plots, downloads
+
+st.divider()
+tab_t, tab_p, tab_c = st.tabs([
+    f"Techniques ({len(techniques)})", f"Biomedical papers ({len(papers)})", "Charts",
+])
+with tab_t:
+    frame = v.techniques_frame(tax, techniques)
+    st.dataframe(
+        frame, hide_index=True, width="stretch",
+        column_order=["name", "family", "primary_challenge", "challenges", "year", "reference",
+                      "reference_status", "biomedical_uses", "modalities", "demo"],
+        column_config={
+            "name": "technique", "primary_challenge": "primary challenge",
+            "reference_status": "ref. status", "biomedical_uses": "bio. uses",
+            "year": st.column_config.NumberColumn(format="%d"),
+        },
+    )
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("Download BibTeX", v.bibtex(tax, v.cited_keys(tax, techniques)),
+                       file_name="gan-clinic-references.bib", mime="application/x-bibtex",
+                       icon="📚", on_click="ignore")
+    c2.download_button("Download CSV", v.to_csv(frame), file_name="gan-clinic-techniques.csv",
+                       mime="text/csv", icon="📄", on_click="ignore")
+    st.caption("BibTeX: the survey, then every primary paper, further reading and biomedical use of the "
+               "techniques listed. CSV: this table with all columns.")
+with tab_p:
+    if papers.empty:
+        st.caption("No biomedical uses recorded for these techniques.")
+    else:
+        st.dataframe(
+            papers, hide_index=True, width="stretch",
+            column_order=["technique", "modality", "task", "title", "authors", "year", "venue", "status", "link"],
+            column_config={
+                "year": st.column_config.NumberColumn(format="%d"),
+                "link": st.column_config.LinkColumn(display_text="open"),
+            },
+        )
+with tab_c:
+    st.plotly_chart(v.challenge_family_figure(tax, techniques), config={"displaylogo": False})
+    a, b = st.columns(2)
+    with a:
+        st.plotly_chart(v.modality_figure(papers), config={"displaylogo": False})
+    with b:
+        st.plotly_chart(v.timeline_figure(tax, techniques), config={"displaylogo": False})
+
+# ---------------------------------------------------------------------------------------------
+# Widgets -> URL
+
+wanted = normalise(v.to_query(tax, filters, st.session_state[K_NODE]))
+if current_url() != wanted:
+    st.query_params.from_dict(wanted)
+st.session_state[K_SYNCED] = wanted

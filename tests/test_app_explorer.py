@@ -1,0 +1,121 @@
+"""AppTest checks of the explorer and About pages (no browser; each test runs the script a few times).
+
+``AppTest.from_file`` resolves the path relative to this file. The taxonomy comes from
+``$GAN_CLINIC_TAXONOMY``: the fixture of tests/test_views.py for the interactive checks, so the
+expected numbers do not move while the shipped taxonomy grows.
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from taxonomy.load import ENV_VAR
+from test_views import write_fixture
+
+APP = "../app.py"
+
+
+@pytest.fixture
+def app(monkeypatch):
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+@pytest.fixture
+def fixture_app(monkeypatch, tmp_path):
+    monkeypatch.setenv(ENV_VAR, str(write_fixture(tmp_path)))
+    return AppTest.from_file(APP, default_timeout=60)
+
+
+def unescape(md: str) -> str:
+    return re.sub(r"\\(.)", r"\1", md)
+
+
+def texts(at) -> str:
+    return "\n".join(m.value for m in at.markdown) + "\n".join(s.value for s in at.subheader)
+
+
+def test_explorer_renders_the_shipped_taxonomy(app):
+    app.run()
+    assert not app.exception
+    assert app.title[0].value == "Taxonomy explorer"
+    assert not app.error
+    sunburst = app.get("plotly_chart")[0].proto.spec
+    assert '"type":"sunburst"' in sunburst.replace(" ", "")
+    assert len(app.get("plotly_chart")) == 4  # sunburst, heatmap, modalities, timeline
+
+
+def test_a_filter_changes_the_technique_table_and_the_url(fixture_app):
+    at = fixture_app.run()
+    assert not at.exception
+    assert len(at.dataframe[0].value) == 6
+    at.multiselect(key="ex_family").set_value(["regularisation"]).run()
+    assert len(at.dataframe[0].value) == 2
+    assert at.query_params["family"] == "regularisation"
+    at.text_input(key="ex_q").input("spectral").run()
+    assert list(at.dataframe[0].value["id"]) == ["sngan"]
+    assert at.query_params["q"] == "spectral"
+    assert not at.exception
+
+
+def test_node_in_the_url_opens_its_details(fixture_app):
+    at = fixture_app
+    at.query_params["node"] = "wgan_gp"
+    at.run()
+    assert not at.exception and not at.warning
+    assert "Gradient penalty" in [s.value for s in at.subheader]
+    md = texts(at)
+    assert "##### References" in md and "##### Mechanism" in md
+    assert any("\\lambda" in e.value for e in at.get("latex")) or "lambda" in str(at.get("markdown"))
+    assert at.selectbox(key="ex_node").value == "wgan_gp"
+    assert at.query_params["node"] == "wgan_gp"
+
+
+def test_filters_in_the_url_are_applied_and_garbage_is_ignored_with_a_notice(fixture_app):
+    at = fixture_app
+    at.query_params["challenge"] = ["mode_collapse", "bogus"]
+    at.query_params["years"] = "2017-2017"
+    at.run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["id"]) == ["wgan"]
+    assert any("`bogus`" in i.value for i in at.info)
+    assert at.query_params["challenge"] == "mode_collapse"  # the URL is cleaned
+
+
+def test_unknown_node_shows_a_friendly_warning(fixture_app):
+    at = fixture_app
+    at.query_params["node"] = "nope"
+    at.run()
+    assert not at.exception
+    assert len(at.warning) == 1 and "`nope`" in at.warning[0].value
+    assert at.selectbox(key="ex_node").value is None
+
+
+def test_a_bad_taxonomy_file_shows_the_error_and_the_app_stays_up(monkeypatch, tmp_path):
+    path = write_fixture(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(text.replace("family: architecture", "family: archi", 1), encoding="utf-8")
+    line = next(i for i, s in enumerate(bad.read_text().splitlines(), 1) if "family: archi" in s)
+    monkeypatch.setenv(ENV_VAR, str(bad))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    message = unescape(at.error[0].value)
+    assert f"broken.yaml, line {line}, field techniques[0].family: unknown family 'archi'" in message
+    assert "expected one of: architecture" in message
+    assert "Showing the shipped taxonomy instead" in message
+    assert at.title[0].value == "Taxonomy explorer"  # falls back to the shipped taxonomy
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_about_renders(app):
+    app.run()
+    app.switch_page("app_pages/about.py").run()
+    assert not app.exception
+    assert app.title[0].value == "About GAN Clinic"
+    md = texts(app)
+    assert "10.1007/s10462-023-10624-y" in unescape(md) and "arxiv.org/abs/2201.07646" in md
+    assert "python -m taxonomy check" in md
