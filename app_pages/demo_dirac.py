@@ -28,12 +28,17 @@ KNOBS = {  # method -> (config key, label, min, max, step)
 }
 MATHS = {
     "gan": r"v = \big(-\psi f'(\psi\theta),\ \theta f'(\psi\theta)\big),\quad \lambda = \pm\tfrac12 i",
-    "nsgan": r"v_\theta = -\psi f'(-\psi\theta)\ \text{(generator minimises } -f(-\psi\theta)),\quad \lambda = \pm\tfrac12 i",
-    "wgan": r"f(t) = t:\ v = (-\psi,\ \theta),\ \psi \leftarrow \mathrm{clip}(\psi, -c, c),\quad \lambda = \pm i",
-    "wgan_gp": r"v_\psi = \theta - 2\lambda(|\psi| - 1)\,\mathrm{sign}\,\psi\quad\text{(no Jacobian at the kink } \psi = 0)",
-    "instance_noise": r"L_\sigma = \mathbb{E}_\varepsilon\big[f(\psi(\theta + \varepsilon)) + f(-\psi\varepsilon)\big],"
+    "nsgan": r"v_\theta = -\psi f'(-\psi\theta)\ \text{(generator minimises } -f(-\psi\theta)),"
+             r"\quad \lambda = \pm\tfrac12 i",
+    "wgan": r"f(t) = t:\ v = (-\psi,\ \theta),\ \psi \leftarrow \mathrm{clip}(\psi, -c, c),"
+            r"\quad \lambda = \pm i",
+    "wgan_gp": r"v_\psi = \theta - 2\lambda(|\psi| - 1)\,\mathrm{sign}\,\psi"
+               r"\quad\text{(no Jacobian at the kink } \psi = 0)",
+    "instance_noise": r"L_\sigma = \mathbb{E}_\varepsilon\big[f(\psi(\theta + \varepsilon))"
+                      r" + f(-\psi\varepsilon)\big],"
                       r"\quad \lambda = -\tfrac{\sigma^2}{4} \pm \sqrt{\tfrac{\sigma^4}{16} - \tfrac14}",
-    "r1": r"v_\psi = \theta f'(\psi\theta) - \gamma\psi,\quad \lambda = -\tfrac\gamma2 \pm \sqrt{\tfrac{\gamma^2}{4} - \tfrac14}",
+    "r1": r"v_\psi = \theta f'(\psi\theta) - \gamma\psi,"
+          r"\quad \lambda = -\tfrac\gamma2 \pm \sqrt{\tfrac{\gamma^2}{4} - \tfrac14}",
     "consensus": r"w = v - \gamma J(x)^\top v,\quad \lambda = -\tfrac\gamma4 \pm \tfrac12 i",
     "extragradient": r"x \leftarrow x + h\, v\big(x + h\, v(x)\big),\quad \text{map } I + hJ + h^2J^2",
     "optimism": r"x_{t+1} = x_t + h\big(2v(x_t) - v(x_{t-1})\big)",
@@ -86,10 +91,11 @@ def field_figure(method: str, cfg, r: dict, lim: float) -> go.Figure:
     qy = np.column_stack([y, y + v * scale, nan]).ravel()
     fig = go.Figure(go.Scatter(x=qx, y=qy, mode="lines+markers", hoverinfo="skip", name="field v",
                                line=dict(color="rgba(120,120,140,0.55)", width=1),
-                               marker=dict(symbol="arrow", angleref="previous", size=np.tile([0, 7, 0], len(x)),
-                                           color="rgba(120,120,140,0.8)")))
+                               marker=dict(symbol="arrow", angleref="previous", color="rgba(120,120,140,0.8)",
+                                           size=np.tile([0, 7, 0], len(x)))))
     _, tr = thin(r["trajectory"])
-    fig.add_scatter(x=tr[:, 0], y=tr[:, 1], mode="lines", name="trajectory", line=dict(color="#d62728", width=2))
+    fig.add_scatter(x=tr[:, 0], y=tr[:, 1], mode="lines", name="trajectory",
+                    line=dict(color="#d62728", width=2))
     fig.add_scatter(x=[tr[0, 0]], y=[tr[0, 1]], mode="markers", name="start",
                     marker=dict(color="#d62728", size=9, symbol="circle-open", line=dict(width=2)))
     fig.add_scatter(x=[0], y=[0], mode="markers", name="equilibrium (0, 0)",
@@ -111,27 +117,37 @@ def norm_figure(r: dict, yrange: tuple) -> go.Figure:
     return fig
 
 
+def complex_str(re: float, im: float) -> str:
+    re, im = re + 0.0, im + 0.0  # no "-0"
+    if abs(im) < 1e-12:
+        return f"{re:.4g}"
+    head = f"{re:.4g} {'+' if im > 0 else '−'} " if abs(re) > 1e-12 else "" if im > 0 else "−"
+    return head + f"{abs(im):.4g}i"
+
+
 def show_numbers(r: dict, cfg) -> None:
     if r["diverged_at"]:
         st.metric("Distance to (0, 0)", "diverged", help="|(θ, ψ)| passed 1e12 or became inf/NaN")
         st.error(f"Diverged at step {r['diverged_at']}: lower h.")
     else:
-        st.metric(f"Distance to (0, 0) after {len(r['norms']) - 1} steps", f"{r['distance']:.3g}",
-                  delta=f"×{r['distance'] / max(r['start_distance'], 1e-300):.3g} of the start", delta_color="off")
+        ratio = r["distance"] / max(r["start_distance"], 1e-300)
+        st.metric("Final distance to (0, 0)", f"{r['distance']:.3g}", delta=f"×{ratio:.3g} of the start",
+                  delta_color="off", delta_arrow="off", help=f"|(θ, ψ)| after {len(r['norms']) - 1} steps")
     st.markdown(f"**{r['outcome'].capitalize()}**")
     if r["eigenvalues"]:
         st.markdown("Eigenvalues of J at (0, 0) (" + r["eig_source"] + "):\n\n"
-                    + "\n".join(f"- λ = {re:+.4g} {im:+.4g}i" for re, im in r["eigenvalues"]))
+                    + "\n".join(f"- λ = {complex_str(re, im)}" for re, im in r["eigenvalues"]))
     st.caption(f"Reading: {r['reading']}.")
     if r["step_radius"] is not None:
-        st.caption(f"Update map at h = {cfg.h:g}: spectral radius {r['step_radius']:.6f} ({r['step_reading']}).")
+        st.caption(f"Update map at h = {cfg.h:g}: spectral radius {r['step_radius']:.6f} "
+                   f"({r['step_reading']}).")
 
 
 st.title("Dirac-GAN: why GAN training circles")
 st.caption(INFO.summary + " After Mescheder, Geiger & Nowozin (2018), *Which Training Methods for GANs do "
            "actually Converge?* (arXiv:1801.04406).")
 
-top = st.columns([2, 1, 1, 1, 1])
+top = st.columns([2, 1, 1, 1, 1, 1])
 update = top[0].radio("Update scheme", ["simultaneous", "alternating"], horizontal=True, key="update",
                       bind="query-params")
 h = top[1].number_input("Step size h", 0.001, 5.0, 0.1, 0.05, format="%.3f", key="h", bind="query-params")
@@ -139,18 +155,21 @@ steps = top[2].slider("Steps", 10, 5000, 500, 10, key="steps", bind="query-param
 theta0 = top[3].number_input("Start θ₀", -3.0, 3.0, 1.0, 0.1, key="theta0", bind="query-params")
 psi0 = top[4].number_input("Start ψ₀", -3.0, 3.0, 1.0, 0.1, key="psi0", bind="query-params")
 
-left, right = st.columns(2, gap="large")
-failure = url_variant(left, "Failure", "failure", INFO.failure)
-fix = url_variant(right, "Fix", "variant", INFO.default_fix)
-
 overrides = {"update": update, "h": h, "steps": steps, "start": (theta0, psi0)}
-knob_cols = st.columns(4)
 if update == "alternating":
-    overrides["n_disc"] = knob_cols[0].slider("D steps per G step", 1, 10, 1, key="n_disc", bind="query-params")
-knobs = {KNOBS[m][0]: KNOBS[m][1:] for m in (failure, fix) if m in KNOBS}  # r1 and consensus share γ
-for i, (name, (label, lo, hi, step)) in enumerate(knobs.items()):
-    default = dirac.Config.__dataclass_fields__[name].default
-    overrides[name] = knob_cols[1 + i].slider(label, lo, hi, float(default), step, key=name, bind="query-params")
+    overrides["n_disc"] = top[5].number_input("D steps per G step", 1, 5, 1, key="n_disc",
+                                              bind="query-params")
+
+# one row of two columns per kind of content, so the failure's and the fix's plots line up
+pickers, knob_row, field_row, number_row = (st.columns(2, gap="large") for _ in range(4))
+failure = url_variant(pickers[0], "Failure", "failure", INFO.failure)
+fix = url_variant(pickers[1], "Fix", "variant", INFO.default_fix)
+# each method's knob under its picker; r1 and consensus share γ, shown once
+for col, m in zip(knob_row, (failure, fix)):
+    if m in KNOBS and KNOBS[m][0] not in overrides:
+        name, label, lo, hi, step = KNOBS[m]
+        default = float(dirac.Config.__dataclass_fields__[name].default)
+        overrides[name] = col.slider(label, lo, hi, default, step, key=name, bind="query-params")
 
 try:
     cfg = from_overrides(dirac.Config, overrides)
@@ -165,10 +184,11 @@ lim = float(min(max(2.0, 1.15 * max(finite)), 8.0))
 logs = [np.log10(max(n, 1e-300)) for r in runs.values() for n in r["norms"]]
 yrange = (max(min(logs), -16) - 0.2, max(logs) + 0.2)
 
-for col, method, role in ((left, failure, "failure"), (right, fix, "fix")):
+for i, (method, role) in enumerate(((failure, "failure"), (fix, "fix"))):
     r = runs[method]
-    with col:
-        st.plotly_chart(field_figure(method, cfg, r, lim), key=f"field_{role}", config={"displayModeBar": False})
+    field_row[i].plotly_chart(field_figure(method, cfg, r, lim), key=f"field_{role}",
+                              config={"displayModeBar": False})
+    with number_row[i]:
         plot, numbers = st.columns([3, 2])
         with plot:
             st.plotly_chart(norm_figure(r, yrange), key=f"norm_{role}", config={"displayModeBar": False})
@@ -179,16 +199,17 @@ st.caption(f"Simulated {len(runs)} variant(s) × {steps} steps in {out['wall_tim
            f"(numpy float64; code {out['code_version']}).")
 
 with st.expander("The maths"):
-    st.markdown("Generator $p_\\theta = \\delta_\\theta$, data $\\delta_0$, discriminator $D_\\psi(x) = \\psi x$; "
-                "the generator descends $L$, the discriminator ascends it.")
+    st.markdown(r"Generator $p_\theta = \delta_\theta$, data $\delta_0$, discriminator "
+                r"$D_\psi(x) = \psi x$; the generator descends $L$, the discriminator ascends it.")
     st.latex(r"L(\theta, \psi) = f(\psi\theta) + f(0),\qquad f(t) = -\log(1 + e^{-t}),\quad f'(0) = \tfrac12")
     st.latex(r"v(\theta, \psi) = \big(-\partial_\theta L,\ \partial_\psi L\big)"
              r" = \big(-\psi f'(\psi\theta),\ \theta f'(\psi\theta)\big)")
-    st.latex(r"J\big|_{(0,0)} = \begin{pmatrix} 0 & -f'(0) \\ f'(0) & 0 \end{pmatrix},\qquad \lambda = \pm f'(0)\, i")
-    st.markdown("Simultaneous steps multiply by $I + hJ$, whose eigenvalues have modulus "
-                "$\\sqrt{1 + h^2/4} > 1$: they spiral out. Alternating steps have determinant 1: they circle. "
-                "A fix must give $J$ eigenvalues with negative real part (or change the step so that the "
-                "update map contracts).")
+    st.latex(r"J\big|_{(0,0)} = \begin{pmatrix} 0 & -f'(0) \\ f'(0) & 0 \end{pmatrix},"
+             r"\qquad \lambda = \pm f'(0)\, i")
+    st.markdown(r"Simultaneous steps multiply by $I + hJ$, whose eigenvalues have modulus "
+                r"$\sqrt{1 + h^2/4} > 1$: they spiral out. Alternating steps have determinant 1: they "
+                "circle. A fix must give $J$ eigenvalues with negative real part (or change the step so "
+                "that the update map contracts).")
     for m in dict.fromkeys((failure, fix)):
         st.markdown(f"**{LABELS[m]}**")
         st.latex(MATHS[m])

@@ -40,10 +40,12 @@ Methods, each changing $v$ (all closed forms at $(0,0)$, with $f'(0)=\tfrac12$, 
   is exact for polynomials up to degree 47), so the run is deterministic and $J$ is exact.
 * `r1`: the discriminator also descends $\tfrac\gamma2 \mathbb{E}_{p_D}\|\nabla_x D\|^2 = \tfrac\gamma2\psi^2$
   (R2, on fake data, is the same here): $v_\psi \mathrel{-}= \gamma\psi$,
-  $\lambda = -\tfrac\gamma2 \pm \sqrt{\tfrac{\gamma^2}{4} - f'(0)^2}$ (complex for $\gamma<1$, real for $\gamma>1$).
+  $\lambda = -\tfrac\gamma2 \pm \sqrt{\tfrac{\gamma^2}{4} - f'(0)^2}$ (complex for $\gamma<1$, real for
+  $\gamma>1$).
 * `consensus`: both follow $w = v - \gamma \nabla \tfrac12\|v\|^2 = v - \gamma J(x)^\top v$;
   at $(0,0)$ $J_w = J - \gamma J^\top J$, $\lambda = -\gamma f'(0)^2 \pm f'(0)\,i$. Only locally: from
-  $(1,1)$ with $\gamma = 2$ the $J^\top v$ term carries it to large $\psi$, where $f'$ saturates and $v$ vanishes.
+  $(1,1)$ with $\gamma = 2$ the $J^\top v$ term carries it to large $\psi$, where $f'$ saturates and $v$
+  vanishes.
 * `ttur`: the discriminator's step is `ttur_ratio` times larger, $\lambda = \pm\tfrac i2\sqrt{r}$: still
   a rotation, so two time scales alone do not help here.
 * `extragradient` ($x + h\,v(x + h v(x))$, map $I + hJ + h^2J^2$) and `optimism`
@@ -69,8 +71,8 @@ from .config import ConfigError, bounded
 VARIANTS = {
     "gan": "Unregularised GAN (failure)", "nsgan": "Non-saturating GAN", "wgan": "WGAN with weight clipping",
     "wgan_gp": "WGAN-GP", "instance_noise": "Instance noise", "r1": "R1 gradient penalty",
-    "consensus": "Consensus optimisation", "extragradient": "Extragradient", "optimism": "Optimistic gradient",
-    "ttur": "Two time-scale update (TTUR)",
+    "consensus": "Consensus optimisation", "extragradient": "Extragradient",
+    "optimism": "Optimistic gradient", "ttur": "Two time-scale update (TTUR)",
 }
 
 
@@ -78,10 +80,10 @@ VARIANTS = {
 class Config:
     update: str = field(default="simultaneous", metadata=bounded(help="simultaneous or alternating steps",
                                                                  choices=("simultaneous", "alternating")))
-    n_disc: int = field(default=1, metadata=bounded(1, 20, "discriminator steps per generator step (alternating)"))
+    n_disc: int = field(default=1, metadata=bounded(1, 20, "D steps per G step (alternating)"))
     h: float = field(default=0.1, metadata=bounded(1e-4, 100.0, "step size"))
     steps: int = field(default=500, metadata=bounded(1, 20000, "generator steps"))
-    start: tuple[float, float] = field(default=(1.0, 1.0), metadata=bounded(-10.0, 10.0, "start (theta0, psi0)"))
+    start: tuple[float, float] = field(default=(1.0, 1.0), metadata=bounded(-10.0, 10.0, "theta0,psi0"))
     gamma: float = field(default=0.5, metadata=bounded(0.0, 100.0, "R1 / consensus weight"))
     sigma: float = field(default=1.0, metadata=bounded(0.0, 10.0, "instance-noise standard deviation"))
     clip: float = field(default=0.5, metadata=bounded(0.01, 10.0, "WGAN weight clip c"))
@@ -181,7 +183,7 @@ def jacobian(method: str, cfg: Config, eps: float = 1e-6) -> np.ndarray | None:
         return None
     J = np.zeros((2, 2))
     for k, d in enumerate(np.eye(2) * eps):
-        J[:, k] = (np.array(vector_field(method, cfg, *d)) - np.array(vector_field(method, cfg, *-d))) / (2 * eps)
+        J[:, k] = np.subtract(vector_field(method, cfg, *d), vector_field(method, cfg, *-d)) / (2 * eps)
     return J
 
 
@@ -202,21 +204,22 @@ def closed_form_eigenvalues(method: str, cfg: Config) -> list[complex] | None:
 
 def step_matrix(method: str, cfg: Config, J: np.ndarray) -> np.ndarray:
     """The linearised update map of the scheme (optimism's state is $(x_t, v_{t-1})$)."""
-    h, I = cfg.h, np.eye(2)
+    h, eye = cfg.h, np.eye(2)
     if method == "extragradient":
-        return I + h * J + h * h * J @ J
+        return eye + h * J + h * h * J @ J
     if method == "optimism":
-        return np.block([[I + 2 * h * J, -h * I], [J, np.zeros((2, 2))]])
+        return np.block([[eye + 2 * h * J, -h * eye], [J, np.zeros((2, 2))]])
     if cfg.update == "simultaneous":
-        return I + h * J
-    G, D = I + h * np.diag([1.0, 0.0]) @ J, I + h * np.diag([0.0, 1.0]) @ J
+        return eye + h * J
+    G, D = eye + h * np.diag([1.0, 0.0]) @ J, eye + h * np.diag([0.0, 1.0]) @ J
     return np.linalg.matrix_power(D, cfg.n_disc) @ G
 
 
 def reading(eigs: list[complex] | None, tol: float = 1e-9) -> str:
     """The one-line reading of the eigenvalues of $J$ (the continuous-time flow)."""
     if not eigs:
-        return "no Jacobian at (0,0): the kink at psi=0 pushes |psi| to 1; it need not converge (may stall at theta=±2λ)"
+        return ("no Jacobian at (0,0): the kink at psi=0 pushes |psi| to 1; it need not converge "
+                "(may stall at theta=±2λ)")
     re = max(z.real for z in eigs)
     if re > tol:
         return "positive real part: spirals out"
@@ -226,12 +229,14 @@ def reading(eigs: list[complex] | None, tol: float = 1e-9) -> str:
 def analyse(method: str, cfg: Config) -> dict:
     """$J$ at $(0,0)$, its eigenvalues and readings, and the spectral radius of the discrete update."""
     closed, J = closed_form_eigenvalues(method, cfg), jacobian(method, cfg)
-    eigs = closed if closed is not None else (None if J is None else [complex(z) for z in np.linalg.eigvals(J)])
+    eigs = closed if closed is not None else None if J is None else [complex(z) for z in np.linalg.eigvals(J)]
     radius = None if J is None else float(max(abs(np.linalg.eigvals(step_matrix(method, cfg, J)))))
-    step_read = None if radius is None else (  # the tolerance keeps round-off on |μ| = 1 reading as "circles"
+    # the tolerance keeps round-off on |μ| = 1 reading as "circles"
+    step_read = None if radius is None else (
         "update map spirals out" if radius > 1 + 1e-9 else "update map contracts" if radius < 1 - 1e-9
         else "update map circles")
-    return {"eigenvalues": [[z.real, z.imag] for z in eigs or []], "jacobian": None if J is None else J.tolist(),
+    return {"eigenvalues": [[z.real, z.imag] for z in eigs or []],
+            "jacobian": None if J is None else J.tolist(),
             "eig_source": "closed form" if closed else "finite differences" if eigs else "none",
             "reading": reading(eigs), "step_radius": radius, "step_reading": step_read}
 

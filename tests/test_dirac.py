@@ -73,7 +73,10 @@ def test_f_matches_definition():
     assert np.allclose(D.fp(t[1:-1]), g.numpy())
 
 
-@pytest.mark.parametrize("method", ["gan", "nsgan", "wgan", "wgan_gp", "instance_noise", "r1", "consensus", "ttur"])
+FIELDS = ["gan", "nsgan", "wgan", "wgan_gp", "instance_noise", "r1", "consensus", "ttur"]
+
+
+@pytest.mark.parametrize("method", FIELDS)
 def test_field_matches_autograd(method):
     c = cfg(gamma=0.7, sigma=0.8, lam=2.0)
     for th, ps in POINTS:
@@ -109,7 +112,8 @@ def test_unregularised_eigenvalues_are_half_i():
 
 @pytest.mark.parametrize("gamma", [0.1, 0.5, 0.99, 1.0, 1.5, 4.0])
 def test_r1_eigenvalues_closed_form(gamma):
-    want = [-gamma / 2 + np.emath.sqrt(gamma ** 2 / 4 - 0.25), -gamma / 2 - np.emath.sqrt(gamma ** 2 / 4 - 0.25)]
+    root = np.emath.sqrt(gamma ** 2 / 4 - 0.25)
+    want = [-gamma / 2 + root, -gamma / 2 - root]
     a = D.analyse("r1", cfg(gamma=gamma))
     got = [complex(*e) for e in a["eigenvalues"]]
     assert eig_set(got) == eig_set(want) == eig_set(np.linalg.eigvals(np.array(a["jacobian"])))
@@ -122,7 +126,8 @@ def test_closed_forms_agree_with_finite_differences(method):
     c = cfg(gamma=0.7, sigma=1.3, ttur_ratio=2.0)
     a = D.analyse(method, c)
     assert a["eig_source"] == "closed form"
-    assert eig_set(complex(*e) for e in a["eigenvalues"]) == eig_set(np.linalg.eigvals(np.array(a["jacobian"])))
+    fd = np.linalg.eigvals(np.array(a["jacobian"]))
+    assert eig_set(complex(*e) for e in a["eigenvalues"]) == eig_set(fd)
 
 
 def test_wgan_gp_has_no_jacobian_at_the_kink():
@@ -130,12 +135,13 @@ def test_wgan_gp_has_no_jacobian_at_the_kink():
     assert a["eigenvalues"] == [] and a["jacobian"] is None and "kink" in a["reading"]
 
 
-@pytest.mark.parametrize("method,update", [("gan", "simultaneous"), ("gan", "alternating"), ("r1", "alternating"),
-                                           ("consensus", "simultaneous"), ("extragradient", "simultaneous")])
+@pytest.mark.parametrize("method,update", [("gan", "simultaneous"), ("gan", "alternating"),
+                                           ("r1", "alternating"), ("consensus", "simultaneous"),
+                                           ("extragradient", "simultaneous")])
 def test_step_matrix_is_the_linearised_update(method, update):
     c, eps = cfg(update=update, n_disc=3, h=0.3), 1e-7
-    M = np.column_stack([np.subtract(D._step(method, c, *d, None)[:2], D._step(method, c, *-d, None)[:2]) / (2 * eps)
-                         for d in np.eye(2) * eps])
+    M = np.column_stack([np.subtract(D._step(method, c, *d, None)[:2], D._step(method, c, *-d, None)[:2])
+                         / (2 * eps) for d in np.eye(2) * eps])
     assert np.allclose(M, D.step_matrix(method, c, np.array(D.analyse(method, c)["jacobian"])), atol=1e-6)
 
 
@@ -160,13 +166,15 @@ def test_alternating_gd_circles():
     for n_disc in (1, 3):
         r = result("gan", update="alternating", n_disc=n_disc, steps=2000)
         n = np.array(r["norms"])
-        assert abs(n[-300:].max() / n[:300].max() - 1) < 0.05 and abs(n[-300:].min() / n[:300].min() - 1) < 0.05
+        assert abs(n[-300:].max() / n[:300].max() - 1) < 0.05
+        assert abs(n[-300:].min() / n[:300].min() - 1) < 0.05
         assert abs(r["step_radius"] - 1) < 1e-9 and r["step_reading"] == "update map circles"
 
 
 @pytest.mark.parametrize("update", ["simultaneous", "alternating"])
-@pytest.mark.parametrize("method,kw", [("r1", {}), ("r1", {"gamma": 2.0}), ("consensus", {}), ("consensus", {"gamma": 1.5}),
-                                       ("instance_noise", {}), ("extragradient", {"h": 0.5}), ("optimism", {"h": 0.5})])
+@pytest.mark.parametrize("method,kw", [("r1", {}), ("r1", {"gamma": 2.0}), ("consensus", {}),
+                                       ("consensus", {"gamma": 1.5}), ("instance_noise", {}),
+                                       ("extragradient", {"h": 0.5}), ("optimism", {"h": 0.5})])
 def test_fixes_converge(method, kw, update):
     r = result(method, update=update, **kw)
     assert r["distance"] < 1e-2 * r["start_distance"] and r["outcome"] == "converges", r["distance"]
@@ -193,7 +201,8 @@ def test_wgan_gp_need_not_converge(update):
 
 def test_consensus_converges_only_locally():
     # With a large γ the γ J^T v term dominates far from (0,0): from (1,1), γ=2 drifts to large psi,
-    # where f' saturates and the field vanishes (measured psi ~ 4.7 after 500 steps); from (0.5,0.5) it converges.
+    # where f' saturates and the field vanishes (measured psi ~ 4.7 after 500 steps); from (0.5,0.5) it
+    # converges.
     assert result("consensus", gamma=2.0)["distance"] > 3
     assert result("consensus", gamma=2.0, start="0.5,0.5")["outcome"] == "converges"
 
@@ -225,7 +234,9 @@ def test_config_rejects_unknown_and_out_of_range():
 
 
 def test_run_contract_and_cli_command():
-    events, c = [], from_overrides(D.Config, {"update": "simultaneous", "h": "0.2", "steps": "500", "start": "1,1"})
+    # the CLI's target command: run dirac --variants gan,r1 --set update=simultaneous --set h=0.2 ...
+    sets = {"update": "simultaneous", "h": "0.2", "steps": "500", "start": "1,1"}
+    events, c = [], from_overrides(D.Config, sets)
     out = D.run(c, ["gan", "r1"], seeds=3, on_event=events.append)
     json.dumps(out, allow_nan=False)
     assert out["demo"] == "dirac" and out["config"]["h"] == 0.2 and not out["stopped"]
