@@ -165,52 +165,67 @@ class Run:
         return {"axis": axis.tolist(), "z": z.cpu().tolist()}
 
 
-def train(setup: GanSetup, ts: TrainSettings, seeds: Sequence[int], on_event: Optional[Event] = None,
-          should_stop: Optional[Callable[[], bool]] = None, label: str = "") -> dict:
-    """Train ``setup`` on ``len(seeds)`` seeds at once. Returns final samples and metrics per seed,
-    metric curves (mean over seeds), the step each seed diverged at (NaN/inf loss), wall time."""
+def train(setups: dict[str, GanSetup], ts: TrainSettings, seeds: Sequence[int], on_event: Optional[Event] = None,
+          should_stop: Optional[Callable[[], bool]] = None) -> dict[str, dict]:
+    """Train every variant of ``setups`` on ``len(seeds)`` seeds, the variants in lockstep (so a
+    live view shows failure and fix side by side at the same step). Returns, per variant, final
+    samples and metrics per seed, metric curves (mean over seeds), the step each seed diverged at
+    (NaN/inf loss; that seed's metrics then count no high-quality sample), and wall time."""
     t0 = time.perf_counter()
-    run = Run(setup, ts, seeds)
-    curves: dict[str, list] = {"step": [], "modes": [], "hq_fraction": [], "reverse_kl": [],
-                               "d_loss": [], "g_loss": []}
-    diverged = [None] * len(seeds)
-    stopped = False
-    step = 0
+    runs = {name: Run(su, ts, seeds) for name, su in setups.items()}
+    keys = ("modes", "hq_fraction", "reverse_kl", "d_loss", "g_loss")
+    curves = {name: {"step": [], **{k: [] for k in keys}} for name in runs}
+    diverged = {name: [None] * len(seeds) for name in runs}
+    spent = {name: 0.0 for name in runs}
     decay_start = int(ts.decay_from * ts.steps)
+    stopped, step = False, 0
     for step in range(1, ts.steps + 1):
-        if step > decay_start:
-            frac = (ts.steps - step + 1) / max(1, ts.steps - decay_start)
-            for opt, lr in ((run.opt_g, ts.lr_g), (run.opt_d, ts.lr_d)):
-                for group in opt.param_groups:
-                    group["lr"] = lr * frac
-        out = run.step()
-        bad = ~(torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"]))
-        for i in torch.nonzero(bad).flatten().tolist():
-            diverged[i] = diverged[i] or step
-        if step % ts.eval_every == 0 or step == ts.steps or step == 1:
-            samples, m = run.evaluate()
-            curves["step"].append(step)
-            for k in ("modes", "hq_fraction", "reverse_kl"):
-                curves[k].append(m[k].mean().item())
-            curves["d_loss"].append(out["d_loss"].nanmean().item())
-            curves["g_loss"].append(out["g_loss"].nanmean().item())
-            if on_event:
-                on_event({"variant": label, "step": step, "total": ts.steps,
-                          "samples": samples[0, :600].cpu().tolist(), "heatmap": run.d_heatmap(),
-                          "metrics": {k: v.tolist() for k, v in m.items()},
-                          "curves": {k: list(v) for k, v in curves.items()}})
-        if all(d is not None for d in diverged) or (should_stop and should_stop()):
-            stopped = not all(d is not None for d in diverged)
+        frame = step % ts.eval_every == 0 or step == ts.steps or step == 1
+        live = {}
+        for name, run in runs.items():
+            if all(d is not None for d in diverged[name]):
+                continue  # every seed of this variant has diverged: nothing left to train
+            t = time.perf_counter()
+            if step > decay_start:
+                frac = (ts.steps - step + 1) / max(1, ts.steps - decay_start)
+                for opt, lr in ((run.opt_g, ts.lr_g), (run.opt_d, ts.lr_d)):
+                    for group in opt.param_groups:
+                        group["lr"] = lr * frac
+            out = run.step()
+            bad = ~(torch.isfinite(out["d_loss"]) & torch.isfinite(out["g_loss"]))
+            for i in torch.nonzero(bad).flatten().tolist():
+                diverged[name][i] = diverged[name][i] or step
+            if frame:
+                samples, m = run.evaluate()
+                c = curves[name]
+                c["step"].append(step)
+                for k in ("modes", "hq_fraction", "reverse_kl"):
+                    c[k].append(m[k].mean().item())
+                c["d_loss"].append(out["d_loss"].nanmean().item())
+                c["g_loss"].append(out["g_loss"].nanmean().item())
+                live[name] = {"samples": samples[0, :600].cpu().tolist(), "heatmap": run.d_heatmap(),
+                              "metrics": {k: v.tolist() for k, v in m.items()}}
+            spent[name] += time.perf_counter() - t
+        if frame and on_event:
+            on_event({"step": step, "total": ts.steps, "variants": live,
+                      "curves": {n: {k: list(v) for k, v in c.items()} for n, c in curves.items()}})
+        if should_stop and should_stop():
+            stopped = True
             break
-    samples, m = run.evaluate()
-    return {
-        "samples": samples.cpu(),
-        "per_seed": [{k: float(v[i]) for k, v in m.items()} for i in range(len(seeds))],
-        "curves": curves,
-        "diverged_at": diverged,
-        "steps_done": step,
-        "stopped": stopped,
-        "heatmap": run.d_heatmap(),
-        "wall_time_s": time.perf_counter() - t0,
-        "device": str(run.device),
-    }
+        if all(d is not None for dv in diverged.values() for d in dv):
+            break
+    results = {}
+    for name, run in runs.items():
+        samples, m = run.evaluate()
+        results[name] = {
+            "samples": samples.cpu(),
+            "per_seed": [{k: float(v[i]) for k, v in m.items()} for i in range(len(seeds))],
+            "curves": curves[name],
+            "diverged_at": diverged[name],
+            "steps_done": step,
+            "stopped": stopped,
+            "heatmap": run.d_heatmap(),
+            "wall_time_s": spent[name],
+            "device": str(run.device),
+        }
+    return results

@@ -1,0 +1,77 @@
+"""Live runs on demo pages: submit to the shared job queue, poll, show progress, Stop.
+
+The page never trains inline (a rerun per click would stack trainings on 2 cores): it submits
+a job to :func:`demos.jobs.registry` and a fragment polls the job's snapshot every half second,
+redrawing the live plots. When the job ends the fragment stops polling and reruns the page, which
+then draws the final result at full size.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Callable, Optional
+
+import streamlit as st
+
+from demos.jobs import Job, QueueFull, registry
+
+POLL_S = 0.5
+
+
+def session_id() -> str:
+    if "_gan_clinic_sid" not in st.session_state:
+        st.session_state["_gan_clinic_sid"] = uuid.uuid4().hex
+    return st.session_state["_gan_clinic_sid"]
+
+
+def current_job(slot: str) -> Optional[Job]:
+    job_id = st.session_state.get(f"_job:{slot}")
+    return registry().get(job_id) if job_id else None
+
+
+def start(slot: str, key: tuple, fn: Callable) -> Optional[Job]:
+    """Submit (or join an identical) job for this page slot; shows a message if the queue is full."""
+    old = current_job(slot)
+    if old is not None and not old.done:
+        registry().cancel(old, session_id())
+    try:
+        job = registry().submit(key, fn, session_id())
+    except QueueFull as e:
+        st.warning(str(e), icon="⏳")
+        return None
+    st.session_state[f"_job:{slot}"] = job.id
+    return job
+
+
+def forget(slot: str) -> None:
+    job = current_job(slot)
+    if job is not None:
+        registry().cancel(job, session_id())
+    st.session_state.pop(f"_job:{slot}", None)
+
+
+def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Job]:
+    """While this slot's job runs, poll it: progress bar, queue place, Stop, ``draw_live(event)``.
+    Returns the job (finished or not) or None."""
+    job = current_job(slot)
+    if job is None or job.done:
+        return job
+
+    @st.fragment(run_every=POLL_S)
+    def _poll():
+        j = current_job(slot)
+        if j is None:
+            return
+        registry().touch(j)
+        if j.done:
+            st.rerun()  # full rerun: the page draws the final result and this fragment goes
+        place = registry().position(j)
+        if j.state == "queued":
+            st.info(f"Waiting for a free trainer: place {place} in the queue.", icon="⏳")
+        st.progress(j.progress, text=f"Training… {j.progress:.0%}" if j.state == "running" else "Queued")
+        if st.button("Stop", key=f"stop:{slot}", type="secondary"):
+            registry().cancel(j, session_id())
+            st.rerun()
+        draw_live(j.last_event)
+
+    _poll()
+    return job

@@ -1,0 +1,120 @@
+"""Headless demos: ``python -m demos list --json`` and ``python -m demos run <id> ...``.
+
+    python -m demos run mode_collapse --dataset ring --variants gan,pacgan --seeds 8 \
+        --steps 1500 --json OUT.json [--set key=value ...] [--save-samples DIR] [--threads N]
+
+``--dataset`` and ``--steps`` are shortcuts for ``--set dataset=...`` / ``--set steps=...``;
+unknown keys, values out of range and unknown variants exit with status 2 and a message.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+from pathlib import Path
+
+from .catalog import CATALOG, as_json
+from .config import ConfigError, describe, from_overrides, parse_set_args
+
+
+def _jsonable(x):
+    """NaN/inf are not JSON: write them as null (a diverged run's metric)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _progress(event: dict) -> None:
+    print(f"\rstep {event['step']}/{event['total']}", end="", file=sys.stderr, flush=True)
+
+
+def cmd_run(args) -> int:
+    if args.demo not in CATALOG or not CATALOG[args.demo].module:
+        print(f"error: unknown demo '{args.demo}'; expected one of: {', '.join(CATALOG)}", file=sys.stderr)
+        return 2
+    mod = importlib.import_module(CATALOG[args.demo].module)
+    try:
+        sets = parse_set_args(args.set or [])
+        for key in ("dataset", "steps"):
+            if getattr(args, key) is not None:
+                sets[key] = str(getattr(args, key))
+        cfg = from_overrides(mod.Config, sets)
+        variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
+        info = CATALOG[args.demo]
+        variants = variants or [info.failure, info.default_fix]
+        bad = [v for v in variants if v not in mod.VARIANTS]
+        if bad:
+            raise ConfigError(f"unknown variant(s) {', '.join(bad)}; expected some of: {', '.join(mod.VARIANTS)}")
+        if not 1 <= args.seeds <= 64:
+            raise ConfigError(f"--seeds {args.seeds}: expected 1..64")
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    kwargs = {"save_samples": Path(args.save_samples) if args.save_samples else None}
+    if args.threads:
+        kwargs["threads"] = args.threads
+    result = mod.run(cfg, variants, args.seeds, on_event=None if args.quiet else _progress, **kwargs)
+    if not args.quiet:
+        print(file=sys.stderr)
+    text = json.dumps(_jsonable(result), indent=1)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text)
+    summary = {v: {"mean": r.get("mean"), "sd": r.get("sd")} for v, r in result["variants"].items()}
+    print(json.dumps(_jsonable({"wall_time_s": result.get("wall_time_s"), "variants": summary}), indent=1))
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m demos", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ls = sub.add_parser("list", help="list the demos")
+    ls.add_argument("--json", action="store_true")
+    cf = sub.add_parser("config", help="print a demo's config fields, defaults and bounds")
+    cf.add_argument("demo")
+    pt = sub.add_parser("pretrain", help="regenerate a demo's shipped results in pretrained/")
+    pt.add_argument("demo")
+    pt.add_argument("--seeds", type=int, default=8)
+    r = sub.add_parser("run", help="run a demo headless")
+    r.add_argument("demo")
+    r.add_argument("--variants", help="comma-separated variants (default: failure and default fix)")
+    r.add_argument("--seeds", type=int, default=8)
+    r.add_argument("--dataset")
+    r.add_argument("--steps", type=int)
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="any config field")
+    r.add_argument("--json", metavar="OUT.json", help="write the full result here")
+    r.add_argument("--save-samples", metavar="DIR", help="write final samples per variant and seed (.npy)")
+    r.add_argument("--threads", type=int, help="torch threads for this run")
+    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = ap.parse_args(argv)
+    if args.cmd == "list":
+        demos = as_json()
+        print(json.dumps(demos, indent=1) if args.json else "\n".join(f"{d['id']}: {d['title']}" for d in demos))
+        return 0
+    if args.cmd == "config":
+        if args.demo not in CATALOG:
+            print(f"error: unknown demo '{args.demo}'; expected one of: {', '.join(CATALOG)}", file=sys.stderr)
+            return 2
+        mod = importlib.import_module(CATALOG[args.demo].module)
+        print(json.dumps(describe(mod.Config), indent=1, default=str))
+        return 0
+    if args.cmd == "pretrain":
+        mod = importlib.import_module(CATALOG[args.demo].module) if args.demo in CATALOG else None
+        if mod is None or not hasattr(mod, "pretrain"):
+            print(f"error: demo '{args.demo}' has no shipped results to regenerate", file=sys.stderr)
+            return 2
+        for p in mod.pretrain(seeds=args.seeds, on_event=_progress):
+            print(f"\nwrote {p}")
+        return 0
+    return cmd_run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+r"""Mode collapse on a 2D mixture: a plain GAN covers a mode or two; the fixes cover them all.
+
+The data is a ring of 8 or a 5x5 grid of 25 Gaussians (:mod:`demos.data2d`). The failure is the
+plain non-saturating GAN
+
+    min_D  -E_x[log D(x)] - E_z[log(1 - D(G(z)))],      min_G  -E_z[log D(G(z))]
+
+trained with a discriminator that learns 10x slower than the generator (``lr_d`` = 1e-4 against
+``lr_g`` = 1e-3). G then finds the one region D currently likes best and moves *all* its mass
+there; D catches up, G hops to another mode, and at any moment the samples cover one or two modes.
+
+Each fix is one change to that failure:
+
+* ``pacgan`` -- packing (Lin et al. 2018): D judges ``pack`` = m samples at once,
+  D(x_1, ..., x_m). A collapsed generator's m-tuples are m near-identical points, which real
+  m-tuples (drawn from all modes) almost never are, so D can penalise the lack of diversity.
+* ``unrolled`` -- unrolled GAN (Metz et al. 2017): G's loss is computed against D after k
+  look-ahead SGD steps, f_K(θ_G, θ_D) with θ_D^{k+1} = θ_D^k - η ∇ L_D(θ_G, θ_D^k), differentiated
+  through the unrolling; G anticipates that D would follow it to a single mode.
+* ``mbstd`` -- minibatch standard deviation (Karras et al. 2018): D's last layer also reads
+  mean_j std_i h_ij over the batch, a statistic that is ~0 for a collapsed batch of fakes.
+* ``wgan_gp`` -- WGAN-GP (Gulrajani et al. 2017): a critic with
+  L_D = E[D(G(z))] - E[D(x)] + λ E_x̂[(‖∇D(x̂)‖ - 1)^2] on interpolates x̂ = εx + (1 - ε)G(z);
+  its gradient points from every fake toward the data, with no region where it vanishes.
+
+Metrics (PacGAN/VEEGAN protocol): modes captured, high-quality fraction, reverse KL of the mode
+histogram, on 2,500 samples per seed (:mod:`demos.metrics`). Defaults were chosen by
+``scripts/sweep_mode_collapse.py`` (results in ``docs/sweep_mode_collapse.md``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from .config import bounded, check
+from .metrics import mean_sd
+from .train import GanSetup, TrainSettings, torch_threads, train
+
+DEMO_ID = "mode_collapse"
+CODE_VERSION = "mode_collapse/1"
+
+# sigma per dataset, chosen by the sweep: small enough that the 8 / 25 modes are disjoint at
+# 3 sigma, large enough that a 2-hidden-layer MLP fits the blobs in a class-friendly 1,500 steps.
+DEFAULT_SIGMA = {"ring": 0.1, "grid": 0.2}
+
+
+@dataclass(frozen=True)
+class Config:
+    dataset: str = field(default="ring", metadata=bounded(help="ring of 8 or 5x5 grid of 25 Gaussians", choices=("ring", "grid")))
+    sigma: float = field(default=0.0, metadata=bounded(0.0, 0.5, "sd of each mode; 0 = the dataset's default"))
+    steps: int = field(default=1500, metadata=bounded(10, 20000, "generator steps"))
+    batch: int = field(default=128, metadata=bounded(8, 1024, "samples per batch (before packing)"))
+    hidden: int = field(default=64, metadata=bounded(4, 512, "units per hidden layer"))
+    z_dim: int = field(default=2, metadata=bounded(1, 64, "latent dimension"))
+    lr_g: float = field(default=1e-3, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
+    lr_d: float = field(default=1e-4, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
+    decay_from: float = field(default=1.0, metadata=bounded(0.0, 1.0, "start of linear LR decay (fraction of steps; 1 = none)"))
+    pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: samples per discriminator input"))
+    unroll: int = field(default=5, metadata=bounded(1, 20, "unrolled GAN: look-ahead steps"))
+    unroll_lr: float = field(default=1e-2, metadata=bounded(1e-5, 1.0, "unrolled GAN: look-ahead SGD step"))
+    gp_weight: float = field(default=1.0, metadata=bounded(0.0, 100.0, "WGAN-GP: penalty weight λ"))
+    n_critic: int = field(default=1, metadata=bounded(1, 10, "WGAN-GP: critic steps per generator step"))
+    seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
+    eval_every: int = field(default=100, metadata=bounded(10, 5000, "steps between live frames"))
+    device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
+
+
+# variant -> (label, how it changes the plain GAN). Each fix is one difference from "gan".
+VARIANTS: dict[str, tuple[str, Callable[[Config], GanSetup]]] = {
+    "gan": ("Plain GAN (failure)", lambda c: GanSetup()),
+    "pacgan": ("Packing (PacGAN)", lambda c: GanSetup(pack=c.pack)),
+    "unrolled": ("Unrolled discriminator", lambda c: GanSetup(unroll=c.unroll, unroll_lr=c.unroll_lr)),
+    "mbstd": ("Minibatch standard deviation", lambda c: GanSetup(mbstd=True)),
+    "wgan_gp": ("WGAN-GP", lambda c: GanSetup(loss="wasserstein", gp_weight=c.gp_weight, n_disc=c.n_critic)),
+}
+METRICS = ("modes", "hq_fraction", "reverse_kl")
+
+
+def resolve(cfg: Config) -> Config:
+    """Fill dataset-dependent defaults (sigma = 0 means the dataset's own)."""
+    cfg = check(cfg)
+    return dataclasses.replace(cfg, sigma=cfg.sigma or DEFAULT_SIGMA[cfg.dataset])
+
+
+def settings(cfg: Config) -> TrainSettings:
+    names = {f.name for f in dataclasses.fields(TrainSettings)}
+    return TrainSettings(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in names})
+
+
+def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_stop=None,
+        save_samples: Optional[Path] = None, threads: Optional[int] = None) -> dict:
+    """Train each variant on ``seeds`` seeds (batched) and summarise, per the demo contract."""
+    cfg = resolve(cfg)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    t0 = time.perf_counter()
+    out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
+           "seeds": [cfg.seed + i for i in range(seeds)], "variants": {}}
+    with torch_threads(threads):
+        runs = train({v: VARIANTS[v][1](cfg) for v in variants}, settings(cfg), out["seeds"], on_event, should_stop)
+    for v, r in runs.items():
+        summary = {m: mean_sd([p[m] for p in r["per_seed"]]) for m in METRICS}
+        out["variants"][v] = {
+            "label": VARIANTS[v][0],
+            "per_seed": r["per_seed"],
+            "mean": {m: s[0] for m, s in summary.items()},
+            "sd": {m: s[1] for m, s in summary.items()},
+            "curves": r["curves"],
+            "diverged_at": r["diverged_at"],
+            "steps_done": r["steps_done"],
+            "heatmap": r["heatmap"],
+            "samples_seed0": r["samples"][0, :600].tolist(),
+            "wall_time_s": r["wall_time_s"],
+            "device": r["device"],
+        }
+        if save_samples is not None:
+            _save(Path(save_samples), v, out["seeds"], r["samples"])
+    out["stopped"] = any(r["stopped"] for r in runs.values())
+    out["wall_time_s"] = time.perf_counter() - t0
+    return out
+
+
+def _save(folder: Path, variant: str, seeds: list[int], samples) -> None:
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, s in enumerate(seeds):
+        np.save(folder / f"{variant}_seed{s}.npy", samples[i].numpy())
+
+
+def success(result: dict, variant: str, kind: str) -> list[bool]:
+    """Per seed, whether the claim holds: failure = at most half the modes; fix = at least 7/8 of
+    the ring's or 22/25 of the grid's modes with a high-quality fraction of at least 50 %."""
+    k = 8 if result["config"]["dataset"] == "ring" else 25
+    need = 7 if k == 8 else 22
+    if kind == "failure":
+        return [p["modes"] <= k / 2 for p in result["variants"][variant]["per_seed"]]
+    return [p["modes"] >= need and p["hq_fraction"] >= 0.5 for p in result["variants"][variant]["per_seed"]]
+
+
+def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None) -> list[Path]:
+    """Regenerate the shipped results: every variant at the default config, per dataset."""
+    from . import pretrained
+
+    paths = []
+    for ds in ("ring", "grid"):
+        result = run(Config(dataset=ds), list(VARIANTS), seeds, on_event=on_event)
+        paths.append(pretrained.path_for(DEMO_ID, ds, root))
+        pretrained.save(result, paths[-1])
+    return paths
