@@ -42,7 +42,7 @@ if tax is not None:
         "In short: the *structure* (challenge first, then solution families, then techniques) is the "
         "survey's; the entries were written from the primary papers each technique cites. Every "
         "reference carries a status: **verified** (checked against arXiv, the proceedings or the DOI), "
-        "**⚠️ partial** (a detail such as the DOI is missing; the note says what) or **❓ unverified**."
+        "**:material/warning: partial** (a detail such as the DOI is missing; the note says what) or **:material/help: unverified**."
     )
     c = tax.counts()
     cols = st.columns(6)
@@ -81,4 +81,4 @@ st.markdown(
 """
 )
 if common.explorer_page() is not None:
-    st.page_link(common.explorer_page(), label="Open the taxonomy explorer", icon="🧭")
+    st.page_link(common.explorer_page(), label="Open the taxonomy explorer", icon=":material/explore:")

@@ -46,9 +46,9 @@ _PAGES: dict[str, object] = {}
 
 
 def register_pages(explorer, about, demos: dict) -> None:
-    _PAGES.clear()
-    _PAGES.update({"explorer": explorer, "about": about})
-    _PAGES.update({f"demo:{k}": p for k, p in demos.items()})
+    # replaced in one assignment: a session reading it meanwhile sees the old or the new registry
+    global _PAGES
+    _PAGES = {"explorer": explorer, "about": about, **{f"demo:{k}": p for k, p in demos.items()}}
 
 
 def explorer_page():
@@ -164,7 +164,7 @@ def taxonomy() -> Optional[Taxonomy]:
 
 def show_error(message: str) -> None:
     """``st.error`` with text from a file: Markdown-escaped, so it is shown literally."""
-    st.error(md_escape(message), icon="🚫")
+    st.error(md_escape(message), icon=":material/error:")
 
 
 def taxonomy_sidebar() -> Optional[Taxonomy]:
@@ -185,7 +185,7 @@ def taxonomy_sidebar() -> Optional[Taxonomy]:
             st.success(
                 f"Using {md_escape(up.source)}: {c['techniques']} techniques, "
                 f"{c['references']} references. Remove the file to go back.",
-                icon="✅",
+                icon=":material/check_circle:",
             )
     for e in errors:
         show_error(e)

@@ -118,17 +118,16 @@ papers = v.papers_frame(tax, techniques, filters)
 st.title("Taxonomy explorer")
 st.caption(common.source_caption(tax))
 for n in notices:
-    st.info(n, icon="ℹ️")
+    st.info(n, icon=":material/info:")
 if unknown_node:
     st.warning(
         f"There is no technique, challenge or family with the id `{v.shown(unknown_node)}` in this "
         "taxonomy; pick one from the list below or click the sunburst.",
-        icon="⚠️",
+        icon=":material/warning:",
     )
-if filters.is_empty():
-    st.caption(f"Showing all {len(tax.techniques)} techniques.")
-else:
-    st.caption(f"{len(techniques)} of {len(tax.techniques)} techniques match the filters.")
+shown_now = (f"Showing all {len(tax.techniques)} techniques." if filters.is_empty()
+             else f"{len(techniques)} of {len(tax.techniques)} techniques match the filters.")
+st.caption(shown_now + " The address bar always holds this view (selection and filters): copy it to share it.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -143,11 +142,11 @@ def node_link(key: str, label: str) -> None:
 def show_demo_link(t: Technique) -> None:
     page = common.demo_page(t.demo.id) if t.demo else None
     if t.demo is None or page is None:
-        st.caption("🧪 No live demo yet" + (" (the demo's page is not installed)" if t.demo else "") + ".")
+        st.caption(":material/science: No live demo yet" + (" (the demo's page is not installed)" if t.demo else "") + ".")
         return
     info = CATALOG[t.demo.id]
     variant = info.variants.get(t.demo.variant, t.demo.variant)
-    st.page_link(page, label=f"Open demo: {info.title} · {variant}", icon="🧪",
+    st.page_link(page, label=f"Open demo: {info.title} · {variant}", icon=":material/science:",
                  query_params={"variant": t.demo.variant})
 
 
@@ -214,7 +213,7 @@ def show_group(kind: str, ident: str) -> None:
         node_link(v.node_key(tax, v.Node("technique", t.id)), f"{t.name} ({t.year})")
 
 
-left, right = st.columns([11, 9], gap="large")
+left, right = st.columns(2, gap="large")
 with left:
     st.plotly_chart(
         v.sunburst_figure(tax, techniques), key=K_SUNBURST, on_select=on_sunburst, selection_mode="points",
@@ -257,9 +256,9 @@ with tab_t:
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button("Download BibTeX", v.bibtex(tax, v.cited_keys(tax, techniques)),
                        file_name="gan-clinic-references.bib", mime="application/x-bibtex",
-                       icon="📚", on_click="ignore")
+                       icon=":material/download:", on_click="ignore")
     c2.download_button("Download CSV", v.to_csv(frame), file_name="gan-clinic-techniques.csv",
-                       mime="text/csv", icon="📄", on_click="ignore")
+                       mime="text/csv", icon=":material/download:", on_click="ignore")
     st.caption("BibTeX: the survey, then every primary paper, further reading and biomedical use of the "
                "techniques listed. CSV: this table with all columns.")
 with tab_p:

@@ -26,10 +26,11 @@ from .schema import MODALITIES, Reference, Technique
 
 KINDS = ("technique", "challenge", "family")
 MAX_QUERY_LEN = 200
+# status flags in Streamlit Markdown (Material icons render without an emoji font)
 STATUS_FLAGS = {
     "verified": "",
-    "partial": "⚠️ partial",
-    "unverified": "❓ unverified",
+    "partial": ":material/warning: partial",
+    "unverified": ":material/help: unverified",
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -496,19 +497,23 @@ def cited_keys(tax: Taxonomy, techniques: Iterable[Technique], with_survey: bool
 # Figures
 
 FONT = dict(family="Source Sans Pro, sans-serif")
+# one hue per challenge (families and techniques get lighter shades of it)
+CHALLENGE_COLOURS = ["#3a6ea5", "#d1495b", "#2e9e6b", "#8e6bbf", "#e0a100", "#4f9fb8"]
 
 
 def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure:
     """Challenge -> family -> technique, each technique at its primary home. Every challenge is a
     ring sector even without techniques; a family appears under a challenge only when it holds one.
     Sector ids are ``challenge``, ``challenge/family`` and ``challenge/family/technique``."""
-    ids, labels, parents, hover = [], [], [], []
+    ids, labels, parents, hover, colours = [], [], [], [], []
     techniques = list(techniques)
+    base = {c: CHALLENGE_COLOURS[i % len(CHALLENGE_COLOURS)] for i, c in enumerate(tax.challenges)}
     for c in tax.challenges.values():
         ids.append(c.id)
         labels.append(c.name)
         parents.append("")
         hover.append(c.summary)
+        colours.append(base[c.id])
     for fam in tax.families.values():
         for c in tax.challenges:
             if any(t.primary_challenge == c and t.family == fam.id for t in techniques):
@@ -516,11 +521,13 @@ def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
                 labels.append(fam.name)
                 parents.append(c)
                 hover.append(fam.summary)
+                colours.append(_lighten(base[c], 0.3))
     for t in techniques:
         ids.append(tax.node_id(t))
         labels.append(t.name)
         parents.append(f"{t.primary_challenge}/{t.family}")
         hover.append(f"{t.year} · {t.summary}")
+        colours.append(_lighten(base[t.primary_challenge], 0.55))
     fig = go.Figure(
         go.Sunburst(
             ids=ids,
@@ -528,14 +535,21 @@ def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
             parents=parents,
             customdata=[_wrap(h, 60, 240) for h in hover],
             hovertemplate="<b>%{label}</b><br>%{customdata}<extra></extra>",
-            insidetextorientation="radial",
+            insidetextorientation="auto",
+            marker=dict(colors=colours, line=dict(color="white", width=1)),
             maxdepth=3,
         )
     )
     fig.update_layout(
-        margin=dict(t=8, l=8, r=8, b=8), height=560, uirevision="sunburst", font=FONT,
+        margin=dict(t=4, l=4, r=4, b=4), height=470, uirevision="sunburst", font=FONT,
     )
     return fig
+
+
+def _lighten(colour: str, amount: float) -> str:
+    """Mix a ``#rrggbb`` colour with white (0 = unchanged, 1 = white)."""
+    rgb = [int(colour[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#" + "".join(f"{round(c + (255 - c) * amount):02x}" for c in rgb)
 
 
 def _wrap(text: str, width: int, limit: int) -> str:
@@ -567,7 +581,7 @@ def challenge_family_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> g
     fig = go.Figure(
         go.Heatmap(
             z=table.values,
-            x=[tax.families[f].name for f in table.columns],
+            x=[_wrap(tax.families[f].name, 18, 80) for f in table.columns],
             y=[tax.challenges[c].name for c in table.index],
             colorscale="Blues",
             texttemplate="%{z}",
@@ -577,8 +591,8 @@ def challenge_family_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> g
     )
     fig.update_layout(
         title="Techniques per challenge and family (all challenges a technique addresses)",
-        margin=dict(t=48, l=8, r=8, b=8), height=320, font=FONT,
-        yaxis=dict(autorange="reversed"),
+        margin=dict(t=110, l=8, r=8, b=8), height=310, font=FONT,
+        yaxis=dict(autorange="reversed"), xaxis=dict(tickangle=0, side="top"),
     )
     return fig
 
@@ -594,7 +608,7 @@ def modality_counts(papers: pd.DataFrame) -> pd.Series:
 
 def modality_figure(papers: pd.DataFrame) -> go.Figure:
     counts = modality_counts(papers)
-    fig = go.Figure(go.Bar(x=list(counts.index), y=list(counts.values),
+    fig = go.Figure(go.Bar(x=list(counts.index), y=list(counts.values), marker_color=CHALLENGE_COLOURS[0],
                            hovertemplate="%{x}: %{y} papers<extra></extra>"))
     fig.update_layout(
         title="Biomedical papers per imaging modality", margin=dict(t=48, l=8, r=8, b=8), height=320,
@@ -604,34 +618,26 @@ def modality_figure(papers: pd.DataFrame) -> go.Figure:
 
 
 def timeline_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure:
-    """One marker per technique at its year, a row per family, coloured by primary challenge;
-    techniques sharing a year and family are stacked a little apart."""
+    """Techniques per year of their primary paper, stacked by primary challenge (same colours as
+    the sunburst); hovering a bar lists its techniques."""
     techniques = sorted(techniques, key=lambda t: (t.year, t.name))
-    fam_order = list(tax.families)
-    seen: dict[tuple[int, str], int] = {}
+    years = sorted({t.year for t in techniques})
     fig = go.Figure()
-    for c in tax.challenges.values():
-        xs, ys, names = [], [], []
-        for t in techniques:
-            if t.primary_challenge != c.id:
-                continue
-            n = seen.get((t.year, t.family), 0)
-            seen[(t.year, t.family)] = n + 1
-            xs.append(t.year)
-            ys.append(fam_order.index(t.family) + 0.18 * n)
-            names.append(t.name)
-        if xs:
-            fig.add_trace(go.Scatter(
-                x=xs, y=ys, mode="markers", name=c.name, text=names, marker=dict(size=11),
-                hovertemplate="%{text} (%{x})<extra>" + _wrap(c.name, 40, 60) + "</extra>",
-            ))
+    for i, c in enumerate(tax.challenges.values()):
+        names = {y: [t.name for t in techniques if t.year == y and t.primary_challenge == c.id] for y in years}
+        if not any(names.values()):
+            continue
+        fig.add_trace(go.Bar(
+            x=years, y=[len(names[y]) for y in years], name=c.name,
+            marker_color=CHALLENGE_COLOURS[i % len(CHALLENGE_COLOURS)],
+            customdata=["<br>".join(_wrap(n, 60, 80) for n in names[y]) for y in years],
+            hovertemplate="%{x}: %{y}<br>%{customdata}<extra>" + _wrap(c.name, 40, 60) + "</extra>",
+        ))
     fig.update_layout(
-        title="Timeline of techniques (year of the primary paper)",
+        title="Techniques per year of the primary paper", barmode="stack",
         margin=dict(t=48, l=8, r=8, b=8), height=360, font=FONT,
-        yaxis=dict(tickvals=list(range(len(fam_order))), ticktext=[tax.families[f].name for f in fam_order],
-                   range=[-0.5, len(fam_order) - 0.2]),
-        xaxis=dict(title="year", dtick=1),
-        legend=dict(orientation="h", y=-0.2),
+        xaxis=dict(dtick=1, tickangle=0), yaxis=dict(title="techniques"),
+        legend=dict(orientation="h", y=-0.15),
     )
     return fig
 

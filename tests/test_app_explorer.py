@@ -119,3 +119,17 @@ def test_about_renders(app):
     md = texts(app)
     assert "10.1007/s10462-023-10624-y" in unescape(md) and "arxiv.org/abs/2201.07646" in md
     assert "python -m taxonomy check" in md
+
+
+def test_uploads_are_validated_without_reading_server_files(tmp_path):
+    from app_pages.common import parse_upload
+    from taxonomy import TaxonomyError
+    from taxonomy.load import DEFAULT_TAXONOMY
+
+    shipped = DEFAULT_TAXONOMY.read_text(encoding="utf-8")
+    # meta.bibliography of an upload is not followed (it could name any file on the server)
+    raw = shipped.replace("meta:\n", "meta:\n  bibliography: /etc/passwd\n", 1).encode()
+    tax = parse_upload(raw, "mine.yaml")
+    assert tax.source == "mine.yaml" and len(tax.techniques) > 0
+    with pytest.raises(TaxonomyError, match=r"mine\.yaml, line \d+, field techniques\[0\]\.family"):
+        parse_upload(re.sub(r"\n    family: \w+", "\n    family: nope", shipped, count=1).encode(), "mine.yaml")

@@ -359,7 +359,8 @@ def test_count_figures(tax):
     heat = v.challenge_family_figure(tax, tax.techniques.values())
     assert len(heat.data[0].y) == 3 and len(heat.data[0].x) == 4
     timeline = v.timeline_figure(tax, tax.techniques.values())
-    assert sum(len(tr.x) for tr in timeline.data) == 6
+    assert sum(sum(tr.y) for tr in timeline.data) == 6  # every technique once, stacked by challenge
+    assert list(timeline.data[0].x) == [2016, 2017, 2018]
     bars = v.modality_figure(v.papers_frame(tax, tax.techniques.values()))
     assert list(bars.data[0].x) == ["CT", "MRI"] or list(bars.data[0].x) == ["MRI", "CT"]
     assert len(v.modality_figure(v.papers_frame(tax, [])).data[0].x) == 0
