@@ -14,6 +14,7 @@ import streamlit as st
 import torch
 
 from app_pages import live, plots2d
+from app_pages.widgets import url_choice
 from demos import data2d, mode_collapse as mc, pretrained
 from demos.config import ConfigError, from_overrides
 
@@ -25,20 +26,17 @@ KNOBS = {"pacgan": ("pack", "Samples packed per D input (m)", [2, 3, 4, 6, 8]),
          "unrolled": ("unroll", "Look-ahead steps (k)", [1, 2, 3, 5, 8, 10]),
          "wgan_gp": ("gp_weight", "Penalty weight λ", [0.1, 0.5, 1.0, 5.0, 10.0])}
 DEFAULT = mc.Config()
+DEFAULT_FIX = "pacgan"
 
 st.title("Mode collapse: a plain GAN beside a fix")
 st.caption("Challenge: **mode collapse**. The generator puts all its samples on one or two modes of "
            "the data. Each fix below is one change to the same plain GAN, trained on the same seeds.")
 
 # ---- controls (every one bound to the URL, so a link reproduces the view) -------------------
-raw_variant = st.query_params.get("variant")
-if raw_variant is not None and raw_variant not in FIXES:
-    st.warning(f"There is no fix called '{raw_variant}' in this demo; showing "
-               f"{mc.VARIANTS[FIXES[0]][0]}. Known fixes: {', '.join(FIXES)}.", icon="🔎")
 c1, c2, c3 = st.columns([1, 2, 1])
-dataset = c1.radio("Data", list(data2d.DATASETS), key="dataset", bind="query-params", horizontal=True,
-                   format_func={"ring": "Ring of 8", "grid": "Grid of 25"}.get)
-fix = c2.selectbox("Fix", FIXES, key="variant", bind="query-params", format_func=lambda v: mc.VARIANTS[v][0])
+dataset = url_choice(c1, "Data", {"ring": "Ring of 8", "grid": "Grid of 25"}, "dataset", "ring",
+                     widget=c1.radio, what="dataset", horizontal=True)
+fix = url_choice(c2, "Fix", {v: mc.VARIANTS[v][0] for v in FIXES}, "variant", DEFAULT_FIX, what="fix")
 seeds = c3.slider("Seeds", 1, LIVE_MAX_SEEDS, 8, key="seeds", bind="query-params")
 with st.expander("Training settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)

@@ -32,7 +32,8 @@ def pick_device(prefer: str = "auto") -> torch.device:
 
 
 class BatchedMLP(nn.Module):
-    """``len(seeds)`` MLPs ``sizes[0] -> ... -> sizes[-1]`` with LeakyReLU(0.2) between layers.
+    """``len(seeds)`` MLPs ``sizes[0] -> ... -> sizes[-1]`` with LeakyReLU(slope) between layers
+    (slope 0 is a plain ReLU).
 
     Options a demo switches on:
       * ``mbstd``: minibatch standard deviation (Karras et al. 2018): before the last layer,
@@ -43,9 +44,9 @@ class BatchedMLP(nn.Module):
     """
 
     def __init__(self, sizes: Sequence[int], seeds: Sequence[int], salt: int, mbstd: bool = False,
-                 spectral: bool = False, device: str | torch.device = "cpu"):
+                 spectral: bool = False, slope: float = 0.2, device: str | torch.device = "cpu"):
         super().__init__()
-        self.mbstd, self.spectral = mbstd, spectral
+        self.mbstd, self.spectral, self.slope = mbstd, spectral, slope
         n = len(seeds)
         dims = list(zip(sizes[:-1], sizes[1:]))
         if mbstd:  # the last layer reads one extra feature
@@ -87,5 +88,5 @@ class BatchedMLP(nn.Module):
                 x = torch.cat([x, std.expand(-1, x.shape[1], 1)], dim=2)
             x = torch.baddbmm(bs[i], x, w)
             if i < k - 1:
-                x = F.leaky_relu(x, 0.2)
+                x = F.leaky_relu(x, self.slope)
         return x

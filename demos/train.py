@@ -43,7 +43,9 @@ class TrainSettings:
     batch: int = 128
     z_dim: int = 2
     hidden: int = 64
+    d_hidden: int = 0  # units per hidden layer of D (0: same as G's)
     depth: int = 2  # hidden layers in G and in D
+    g_slope: float = 0.2  # LeakyReLU slope in G (0 = ReLU: flat pieces let G separate modes sharply)
     lr_g: float = 1e-3
     lr_d: float = 1e-3
     # beta1 = 0.5 (Radford et al. 2016): the default 0.9 carries momentum across the oscillating
@@ -87,8 +89,8 @@ class Run:
         self.mu = data2d.means(ts.dataset).to(self.device)
         self.scale = data2d.scale(ts.dataset)  # networks see data divided by this (unit extent)
         hid = [ts.hidden] * ts.depth
-        self.G = BatchedMLP([ts.z_dim, *hid, 2], seeds, salt=1, device=self.device)
-        self.D = BatchedMLP([2 * setup.pack, *hid, 1], seeds, salt=2, mbstd=setup.mbstd,
+        self.G = BatchedMLP([ts.z_dim, *hid, 2], seeds, salt=1, slope=ts.g_slope, device=self.device)
+        self.D = BatchedMLP([2 * setup.pack, *([ts.d_hidden or ts.hidden] * ts.depth), 1], seeds, salt=2, mbstd=setup.mbstd,
                             spectral=setup.spectral, device=self.device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=ts.lr_g, betas=(ts.beta1, ts.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=ts.lr_d, betas=(ts.beta1, ts.beta2))

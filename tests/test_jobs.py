@@ -1,0 +1,122 @@
+"""The shared job queue: bounded, deduplicating, cancellable, and failure-isolating."""
+import threading
+import time
+
+import pytest
+
+from demos.jobs import JobRegistry, QueueFull
+
+
+def wait(job, timeout=10):
+    t = time.time()
+    while not job.done and time.time() - t < timeout:
+        time.sleep(0.01)
+    return job
+
+
+def counting_fn(n_steps=5, delay=0.01, fail=False):
+    def fn(on_event, should_stop):
+        for i in range(n_steps):
+            if should_stop():
+                return {"stopped": True, "i": i}
+            on_event({"step": i + 1, "total": n_steps})
+            time.sleep(delay)
+        if fail:
+            raise RuntimeError("boom")
+        return {"stopped": False, "i": n_steps}
+    return fn
+
+
+def test_job_runs_and_reports_progress():
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    job = wait(reg.submit(("a",), counting_fn(), "alice"))
+    assert job.state == "done" and job.result == {"stopped": False, "i": 5}
+    assert job.progress == 1.0 and job.last_event["step"] == 5
+
+
+def test_identical_requests_share_one_job():
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    calls = []
+
+    def fn(on_event, should_stop):
+        calls.append(1)
+        time.sleep(0.05)
+        return {"x": 1}
+
+    a = reg.submit(("same",), fn, "alice")
+    b = reg.submit(("same",), fn, "bob")
+    wait(a)
+    c = reg.submit(("same",), fn, "carol")  # finished: served from the cache
+    assert a is b is c and len(calls) == 1
+
+
+def test_queue_is_bounded_and_positions_are_reported():
+    reg = JobRegistry(workers=1, threads_per_job=1, max_queue=2)
+    gate = threading.Event()
+
+    def blocker(on_event, should_stop):
+        gate.wait(5)
+        return {}
+
+    running = reg.submit(("r",), blocker, "u0")
+    time.sleep(0.05)
+    q1 = reg.submit(("q1",), blocker, "u1")
+    q2 = reg.submit(("q2",), blocker, "u2")
+    assert reg.position(running) == 0 and reg.position(q1) == 1 and reg.position(q2) == 2
+    with pytest.raises(QueueFull):
+        reg.submit(("q3",), blocker, "u3")
+    gate.set()
+    for j in (running, q1, q2):
+        wait(j)
+
+
+def test_cancel_stops_a_running_job_and_other_jobs_continue():
+    reg = JobRegistry(workers=2, threads_per_job=1)
+    slow = reg.submit(("slow",), counting_fn(500, 0.01), "alice")
+    other = reg.submit(("other",), counting_fn(5), "bob")
+    time.sleep(0.1)
+    reg.cancel(slow, "alice")
+    assert wait(slow).state == "cancelled" and slow.result["stopped"]
+    assert wait(other).state == "done"
+
+
+def test_a_job_watched_by_two_users_runs_until_both_leave():
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    job = reg.submit(("shared",), counting_fn(300, 0.01), "alice")
+    reg.submit(("shared",), counting_fn(300, 0.01), "bob")
+    reg.cancel(job, "alice")
+    time.sleep(0.1)
+    assert not job.cancel.is_set()
+    reg.cancel_owner("bob")
+    assert wait(job).state == "cancelled"
+
+
+def test_failure_is_contained():
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    bad = wait(reg.submit(("bad",), counting_fn(fail=True), "alice"))
+    assert bad.state == "failed" and "boom" in bad.error
+    good = wait(reg.submit(("good",), counting_fn(), "bob"))
+    assert good.state == "done"
+    # a failed job is not cached: asking again runs it again
+    again = reg.submit(("bad",), counting_fn(), "alice")
+    assert again is not bad and wait(again).state == "done"
+
+
+def test_abandoned_job_is_stopped():
+    reg = JobRegistry(workers=1, threads_per_job=1, abandon_after=0.2)
+    job = reg.submit(("lonely",), counting_fn(1000, 0.01), "alice")
+    assert wait(job, 5).state == "cancelled"  # nobody polled (touch) it
+
+
+def test_thread_budget_applies_inside_job():
+    import torch
+
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    seen = {}
+
+    def fn(on_event, should_stop):
+        seen["threads"] = torch.get_num_threads()
+        return {}
+
+    wait(reg.submit(("t",), fn, "alice"))
+    assert seen["threads"] == 1
