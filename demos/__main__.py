@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     pt = sub.add_parser("pretrain", help="regenerate a demo's shipped results in pretrained/")
     pt.add_argument("demo")
     pt.add_argument("--seeds", type=int, default=8)
+    pt.add_argument("--only", help="comma-separated result names (e.g. ring,grid); default: all")
+    pt.add_argument("--threads", type=int, help="torch threads")
     r = sub.add_parser("run", help="run a demo headless")
     r.add_argument("demo")
     r.add_argument("--variants", help="comma-separated variants (default: failure and default fix)")
@@ -110,7 +112,12 @@ def main(argv=None) -> int:
         if mod is None or not hasattr(mod, "pretrain"):
             print(f"error: demo '{args.demo}' has no shipped results to regenerate", file=sys.stderr)
             return 2
-        for p in mod.pretrain(seeds=args.seeds, on_event=_progress):
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        extra = {"names": args.only.split(",")} if args.only else {}
+        for p in mod.pretrain(seeds=args.seeds, on_event=_progress, **extra):
             print(f"\nwrote {p}")
         return 0
     return cmd_run(args)

@@ -1,0 +1,60 @@
+"""AppTest of the mode-collapse page: shipped result first, URL state, a live run through the
+job queue to its final table, and friendly messages for bad URLs."""
+import time
+
+from streamlit.testing.v1 import AppTest
+
+PAGE = "../app_pages/demo_mode_collapse.py"
+
+
+def page(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def texts(at) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
+                    for e in getattr(at, kind))
+
+
+def test_opens_with_the_shipped_comparison():
+    at = page()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 4  # two sample plots, two metric curves
+    assert "Shipped result" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table["variant"]) == ["Plain GAN (failure)", "Packing (PacGAN)"]
+
+
+def test_variant_in_url_preselects_the_fix():
+    at = page(variant="unrolled", dataset="grid")
+    assert not at.exception
+    assert at.selectbox(key="variant").value == "unrolled"
+    assert at.radio(key="dataset").value == "grid"
+
+
+def test_unknown_variant_gets_a_friendly_warning():
+    at = page(variant="bogus")
+    assert not at.exception
+    assert any("bogus" in w.value for w in at.warning)
+    assert at.selectbox(key="variant").value == "pacgan"
+
+
+def test_out_of_range_url_number_does_not_crash():
+    at = page(seeds="999", steps="-4", lr_g="banana")
+    assert not at.exception
+
+
+def test_live_run_reaches_its_result():
+    at = page(steps="60", seeds="2")
+    assert "Shipped result" not in texts(at)
+    at.button[0].click().run()
+    deadline = time.time() + 90
+    while time.time() < deadline and not at.dataframe:
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception
+    assert at.dataframe, "the live run never produced its table"
+    assert "Live run, 2 seeds" in texts(at)
