@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from .cache import ResultCache
 from .train import torch_threads
 
 
@@ -53,7 +54,8 @@ class Job:
 
 class JobRegistry:
     def __init__(self, workers: Optional[int] = None, threads_per_job: Optional[int] = None,
-                 max_queue: int = 64, cache_size: int = 64, abandon_after: float = 30.0):
+                 max_queue: int = 64, cache_size: int = 64, abandon_after: float = 30.0,
+                 disk_cache: Optional[ResultCache] = None):
         cores = os.cpu_count() or 2
         self.workers = workers or max(1, min(2, cores))
         self.threads = threads_per_job or max(1, cores // self.workers)
@@ -61,6 +63,7 @@ class JobRegistry:
         self.cache_size = cache_size
         # a job nobody has polled for this long belongs to a closed tab / ended session: stop it
         self.abandon_after = abandon_after
+        self.disk = disk_cache
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="gan-job")
         self._lock = threading.Lock()
         self._jobs: dict[int, Job] = {}
@@ -75,6 +78,13 @@ class JobRegistry:
             job = self._by_key.get(key)
             if job is not None and job.state in ("queued", "running", "done"):
                 job.watchers.add(owner)
+                return job
+            cached = self.disk.get(key) if self.disk else None
+            if cached is not None:  # computed before, maybe by an earlier server: serve it
+                job = Job(next(self._ids), key, fn, owner, watchers={owner}, state="done", result=cached,
+                          progress=1.0, started=time.time(), finished=time.time())
+                self._jobs[job.id] = job
+                self._by_key[key] = job
                 return job
             if len(self._order) >= self.max_queue:
                 raise QueueFull(f"the training queue is full ({self.max_queue} waiting); try again in a minute")
@@ -142,11 +152,14 @@ class JobRegistry:
         try:
             with torch_threads(self.threads):
                 result = job.fn(on_event, should_stop)
+            if self.disk and not job.cancel.is_set() and not result.get("stopped"):
+                self.disk.put(job.key, result)  # before "done": whoever sees done finds it on disk
             with self._lock:
                 job.result = result
                 job.state = "cancelled" if job.cancel.is_set() else "done"
                 if job.state != "done":
                     self._by_key.pop(job.key, None)
+
         except Exception as e:  # a failing job must never take the server down
             with self._lock:
                 job.error = f"{type(e).__name__}: {e}"
@@ -175,7 +188,8 @@ def registry() -> JobRegistry:
     with _registry_lock:
         if _registry is None:
             env = {k: int(os.environ[k]) for k in ("GAN_CLINIC_WORKERS", "GAN_CLINIC_THREADS") if os.environ.get(k, "").isdigit()}
-            _registry = JobRegistry(env.get("GAN_CLINIC_WORKERS"), env.get("GAN_CLINIC_THREADS"))
+            _registry = JobRegistry(env.get("GAN_CLINIC_WORKERS"), env.get("GAN_CLINIC_THREADS"),
+                                    disk_cache=ResultCache())
         return _registry
 
 

@@ -120,3 +120,42 @@ def test_thread_budget_applies_inside_job():
 
     wait(reg.submit(("t",), fn, "alice"))
     assert seen["threads"] == 1
+
+
+def test_disk_cache_serves_a_finished_run_and_survives_deletion(tmp_path):
+    import shutil
+
+    from demos.cache import ResultCache
+
+    root = tmp_path / "cache"
+    calls = []
+
+    def fn(on_event, should_stop):
+        calls.append(1)
+        return {"value": 42, "nan": float("nan")}
+
+    reg = JobRegistry(workers=1, threads_per_job=1, disk_cache=ResultCache(root))
+    assert wait(reg.submit(("k", 1), fn, "alice")).result["value"] == 42
+    # a new server (fresh registry) with the same cache folder serves it without running
+    reg2 = JobRegistry(workers=1, threads_per_job=1, disk_cache=ResultCache(root))
+    job = reg2.submit(("k", 1), fn, "bob")
+    assert job.state == "done" and job.result["value"] == 42 and job.result["nan"] is None
+    assert len(calls) == 1
+    shutil.rmtree(root)  # deleted while serving: the next result recreates it
+    reg3 = JobRegistry(workers=1, threads_per_job=1, disk_cache=ResultCache(root))
+    assert wait(reg3.submit(("k", 1), fn, "carol")).state == "done" and len(calls) == 2
+    assert root.is_dir() and len(list(root.glob("*.json"))) == 1
+
+
+def test_corrupt_cache_entry_is_dropped_and_recomputed(tmp_path):
+    from demos.cache import ResultCache
+
+    cache = ResultCache(tmp_path)
+    cache.put(("x",), {"a": 1})
+    (f,) = tmp_path.glob("*.json")
+    f.write_text("{garbage")
+    assert cache.get(("x",)) is None and not f.exists()
+    cache.put(("y",), {"a": 2})
+    (g,) = tmp_path.glob("*.json")
+    g.rename(cache._path(("z",)))  # a file under another key's name is never served as it
+    assert cache.get(("z",)) is None
