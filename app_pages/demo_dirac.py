@@ -12,6 +12,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_pages.widgets import url_choice
+
 from demos import dirac
 from demos.catalog import CATALOG
 from demos.config import ConfigError, from_overrides
@@ -44,27 +46,6 @@ MATHS = {
     "optimism": r"x_{t+1} = x_t + h\big(2v(x_t) - v(x_{t-1})\big)",
     "ttur": r"v_\psi \leftarrow r\, v_\psi,\quad \lambda = \pm\tfrac{i}{2}\sqrt{r}",
 }
-
-
-def url_variant(container, label: str, key: str, default: str) -> str:
-    """A selectbox over variant slugs with readable labels; the URL carries the slug."""
-    raw, seen = st.query_params.get(key), f"_dirac_url_{key}"
-    bad = None
-    if key not in st.session_state or raw != st.session_state.get(seen):  # first run, or a new link
-        bad = raw if raw is not None and raw not in LABELS else None
-        st.session_state[key] = raw if raw in LABELS else default
-    value = container.selectbox(label, list(LABELS), format_func=LABELS.get, key=key)
-    if bad is not None:
-        shown = bad[:40].replace("`", "")
-        container.warning(f"Unknown variant `{shown}` in the link; showing **{LABELS[default]}** instead.")
-    want = None if value == default else value  # like bound widgets: the default stays out of the URL
-    if st.query_params.get(key) != want:
-        if want is None:
-            del st.query_params[key]
-        else:
-            st.query_params[key] = want
-    st.session_state[seen] = st.query_params.get(key)
-    return value
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
@@ -162,8 +143,8 @@ if update == "alternating":
 
 # one row of two columns per kind of content, so the failure's and the fix's plots line up
 pickers, knob_row, field_row, number_row = (st.columns(2, gap="large") for _ in range(4))
-failure = url_variant(pickers[0], "Failure", "failure", INFO.failure)
-fix = url_variant(pickers[1], "Fix", "variant", INFO.default_fix)
+failure = url_choice(pickers[0], "Failure", LABELS, "failure", INFO.failure, what="variant")
+fix = url_choice(pickers[1], "Fix", LABELS, "variant", INFO.default_fix, what="variant")
 # each method's knob under its picker; r1 and consensus share γ, shown once
 for col, m in zip(knob_row, (failure, fix)):
     if m in KNOBS and KNOBS[m][0] not in overrides:
