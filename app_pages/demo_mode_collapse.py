@@ -40,16 +40,19 @@ fix = url_choice(c2, "Fix", {v: mc.VARIANTS[v][0] for v in FIXES}, "variant", DE
 seeds = c3.slider("Seeds", 1, LIVE_MAX_SEEDS, 8, key="seeds", bind="query-params")
 with st.expander("Training settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)
-    steps = s1.number_input("Steps", 50, LIVE_MAX_STEPS, DEFAULT.steps, step=250, key="steps", bind="query-params")
-    lr_g = s2.select_slider("G learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_g, key="lr_g", bind="query-params")
-    lr_d = s3.select_slider("D learning rate", [1e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3], DEFAULT.lr_d, key="lr_d", bind="query-params")
+    steps = s1.number_input("Steps (0 = the dataset's default)", 0, LIVE_MAX_STEPS, DEFAULT.steps, step=250,
+                            key="steps", bind="query-params")
+    lr_g = s2.select_slider("G learning rate", [5e-4, 1e-3, 2e-3, 4e-3, 8e-3], DEFAULT.lr_g, key="lr_g", bind="query-params")
+    lr_d = s3.select_slider("D learning rate", [5e-5, 1e-4, 2e-4, 4e-4, 1e-3, 4e-3], DEFAULT.lr_d, key="lr_d",
+                            bind="query-params")
     overrides = {"dataset": dataset, "steps": int(steps), "lr_g": lr_g, "lr_d": lr_d}
     if fix in KNOBS:
         name, label, options = KNOBS[fix]
         overrides[name] = s4.select_slider(label, options, getattr(DEFAULT, name), key=name, bind="query-params")
-    st.caption(f"Discriminator learns {lr_g / lr_d:.0f}× slower than the generator by default: the setting "
-               "in which the plain GAN chases one mode at a time. Fixed: batch 128, 2 hidden layers of 64, "
-               "Adam β₁ = 0.5, σ = 0.1 (ring) / 0.2 (grid).")
+    st.caption("By default the discriminator learns 10× slower than the generator: the setting in which the "
+               "plain GAN chases one mode at a time. Fixed: batch 128, 2 hidden layers of 64, Adam β₁ = 0.5, "
+               "learning rates decaying to 0 over the last 70 % of steps; ring σ = 0.1 and 1,500 steps, grid "
+               f"σ = {mc.DATASET_DEFAULTS['grid']['sigma']} and {mc.DATASET_DEFAULTS['grid']['steps']:,} steps.")
 
 try:
     cfg = mc.resolve(from_overrides(mc.Config, overrides))
@@ -109,6 +112,11 @@ def show_result(result: dict, origin: str) -> None:
     st.caption(f"{origin} Claim: the failure captures at most {k // 2} of {k} modes; the fix captures at "
                f"least {7 if k == 8 else 22} with a high-quality fraction ≥ 50 % (PacGAN/VEEGAN protocol: "
                "2,500 samples per seed, high quality = within 3σ of the nearest mode).")
+    fix_ok = mc.success(result, fix, "fix")
+    if sum(fix_ok) < 0.8 * len(fix_ok):
+        st.warning(f"Honest note: at these settings {labels[fix]} meets the bar in only {sum(fix_ok)}/{len(fix_ok)} "
+                   "seeds (the demo asks for ≥ 80 %). It is shown as measured, not hidden; see "
+                   "docs/sweep_mode_collapse.md for the settings that were tried.", icon="📏")
     if result.get("stopped"):
         st.info("This run was stopped early: the numbers are those at the step it reached.", icon="⏹️")
     diverged = {v: [d for d in result["variants"][v]["diverged_at"] if d] for v in (FAILURE, fix)}
@@ -132,6 +140,9 @@ if seeds == 8 and cfg == mc.resolve(dataclasses.replace(DEFAULT, dataset=cfg.dat
 
 slot = "mode_collapse"
 key = (mc.DEMO_ID, mc.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)
+if fix in ("unrolled", "wgan_gp"):
+    st.caption(f"{labels[fix]} costs 5–8× a plain GAN step (look-ahead / critic steps with a penalty): a live "
+               "run takes minutes on a laptop CPU, while the shipped result for the defaults is instant.")
 run_clicked = st.button("▶ Run live" if shipped else "▶ Run", type="primary")
 if run_clicked:
     live.start(slot, key, lambda on_event, should_stop: mc.run(cfg, [FAILURE, fix], seeds, on_event, should_stop))

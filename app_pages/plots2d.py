@@ -24,8 +24,9 @@ def samples_figure(real: Sequence[Sequence[float]], fake: Optional[Sequence[Sequ
     fig.update_layout(title={"text": title, "font": {"size": 15}}, height=height,
                       margin={"l": 10, "r": 10, "t": 40, "b": 10}, uirevision="keep",
                       legend={"orientation": "h", "y": -0.05},
-                      xaxis={"range": [-lim, lim], "showgrid": False, "zeroline": False},
-                      yaxis={"range": [-lim, lim], "scaleanchor": "x", "showgrid": False, "zeroline": False})
+                      xaxis={"range": [-lim, lim], "showgrid": False, "zeroline": False, "constrain": "domain"},
+                      yaxis={"range": [-lim, lim], "scaleanchor": "x", "showgrid": False, "zeroline": False,
+                             "constrain": "domain"})
     return fig
 
 

@@ -55,7 +55,9 @@ def wait_ready(page) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--url", help="base URL of a running app (default: start one)")
+    ap.add_argument("--path", default="explorer", help="page url_path (default: explorer)")
     ap.add_argument("--query", help="query string of the explorer (default: ?node=<a technique>)")
+    ap.add_argument("--full-page", action="store_true", help="capture the whole scrollable page")
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshot-explorer.png"))
     ap.add_argument("--size", default="1400x1000")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
@@ -86,12 +88,13 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, args=ARGS)
             page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"{url}/explorer{query}")
+            page.goto(f"{url}/{args.path}{query}")
             wait_ready(page)
-            page.locator("[data-testid='stPlotlyChart'] path.surface").first.wait_for()
+            chart = "[data-testid='stPlotlyChart'] path.surface" if args.path == "explorer" else "[data-testid='stPlotlyChart']"
+            page.locator(chart).first.wait_for()
             page.wait_for_timeout(800)  # fonts, KaTeX and the sunburst's transition
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=args.out)
+            page.screenshot(path=args.out, full_page=args.full_page)
             browser.close()
         print(args.out)
         return 0
