@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, presenter
 from demos.catalog import CATALOG
 
 HERE = Path(__file__).parent
@@ -50,4 +50,5 @@ with st.sidebar:
         for demo_page in demos.values():
             st.page_link(demo_page, label=demo_page.title, icon=":material/science:")
 common.taxonomy_sidebar()
+presenter.hook(page)  # presenter mode (?present=1): style and Back / Next lesson bar
 page.run()
