@@ -8,7 +8,7 @@ that rewrite the URL (the explorer and the demo pages own their query strings). 
   the sidebar, header and toolbar hidden, the main column at the full screen width;
 * :func:`preset_bar` shows a one-click "Back" / "Next" pair that steps through a fixed
   sequence of views (challenge in the explorer → the mode-collapse demo with each fix → the
-  Dirac-GAN → every other demo page that exists), and an "Exit presenter mode" button (the only
+  Dirac-GAN → every other demo page that exists), and an "Exit" button (the only
   way back to the sidebar's controls, since the sidebar is hidden). The links carry the step as
   ``?slide=<n>&present=1``, so a reload stays on it.
 
@@ -175,18 +175,19 @@ def _step_control(col, steps: list[Preset], i: int, here: Optional[str], label: 
 
 
 def preset_bar(page_path: Optional[str] = None) -> None:
-    """"Back" · "Step i of n: title" · "Next" · "Exit presenter mode", above the page."""
+    """"Back" · "Step i of n: title" · "Next" · "Exit", above the page."""
     steps = presets()
     if not steps:
         return
     i = current_step(steps, page_path)
     st.session_state[_STEP] = i
-    back, title, nxt, leave = st.columns([1, 6, 1, 1.4], vertical_alignment="center")
+    back, title, nxt, leave = st.columns([1, 7, 1, 1], vertical_alignment="center")
     _step_control(back, steps, max(i - 1, 0), page_path, "Back", ":material/arrow_back:", i == 0)
     title.markdown(f"**Step {i + 1} of {len(steps)}:** {steps[i].title}")
     _step_control(nxt, steps, min(i + 1, len(steps) - 1), page_path, "Next", ":material/arrow_forward:",
                   i == len(steps) - 1, icon_position="right")
-    leave.button("Exit presenter mode", key="presenter_exit", on_click=_exit, width="stretch")
+    leave.button("Exit", key="presenter_exit", icon=":material/close:", on_click=_exit, width="stretch",
+                 help="Leave presenter mode (the sidebar comes back)")
 
 
 def hook(page=None) -> None:
