@@ -62,6 +62,22 @@ CATALOG: dict[str, DemoInfo] = {
                 "ttur": "Two time-scale update (TTUR)",
             },
         ),
+        DemoInfo(
+            id="vanishing_gradients",
+            title="Vanishing gradients: a near-optimal discriminator",
+            challenge="instability",
+            summary="Arjovsky and Bottou's experiment: a fresh discriminator trained against a frozen generator "
+            "drives the saturating loss's gradient down by orders of magnitude; the other losses keep theirs.",
+            failure="saturating",
+            default_fix="nonsaturating",
+            module="demos.vanishing_gradients",
+            variants={
+                "saturating": "Saturating minimax loss (failure)",
+                "nonsaturating": "Non-saturating loss",
+                "lsgan": "Least squares (LSGAN)",
+                "wgan_gp": "WGAN-GP critic",
+            },
+        ),
     ]
 }
 
