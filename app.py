@@ -50,5 +50,6 @@ with st.sidebar:
         for demo_page in demos.values():
             st.page_link(demo_page, label=demo_page.title, icon=":material/science:")
 common.taxonomy_sidebar()
+common.forget_other_pages_widgets(page, keep={common.UPLOAD_KEY, presenter.ON, presenter.TOGGLE})
 presenter.hook(page)  # presenter mode (?present=1): style and Back / Next lesson bar
 page.run()

@@ -204,3 +204,23 @@ def source_caption(tax: Taxonomy) -> str:
         f"{c['techniques']} techniques · {c['references']} references · "
         f"{c['biomedical_uses']} biomedical uses"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Widget state belongs to the page that made it
+
+
+def forget_other_pages_widgets(page, keep: set[str]) -> None:
+    """On moving to another page, drop the previous page's widget values from session_state.
+
+    Why: pages share key names that are also URL parameters (``steps``, ``seeds``, ``variant``)
+    but not their ranges; a value left by one page (mode collapse's ``steps=0``, "the dataset's
+    default") would otherwise reach another page's widget of the same key and fail its bounds
+    (StreamlitValueBelowMinError). Keys starting with ``_`` and those in ``keep`` (sidebar, presenter)
+    are global and stay.
+    """
+    current = getattr(page, "url_path", None) or str(page)
+    if st.session_state.get("_current_page") not in (None, current):
+        for key in [k for k in st.session_state if isinstance(k, str) and not k.startswith("_") and k not in keep]:
+            del st.session_state[key]
+    st.session_state["_current_page"] = current
