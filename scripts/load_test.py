@@ -1,0 +1,461 @@
+"""Load test: N students open GAN Clinic at once on one server, each in its own browser session.
+
+    python scripts/load_test.py                      # 30 sessions against a server it starts
+    python scripts/load_test.py --sessions 3         # the CI size (tests/e2e/test_load_small.py)
+    python scripts/load_test.py --url http://host:8501 --server-pid 1234   # an existing server
+    python scripts/load_test.py --distinct           # every Run asks for a different config
+
+Each session (a Playwright browser context in one headless Chromium, Debian's /usr/bin/chromium):
+
+1. opens ``/explorer`` and waits for the sunburst;
+2. opens the mode-collapse demo. A share of the sessions (``--view-share``, default 0.3) only
+   views the shipped default (``/mode_collapse?variant=<fix>``) and waits for its table. The
+   others open a small live config, as a student would after being told "try it with 4 seeds"
+   (``/mode_collapse?variant=<fix>&steps=<S>&seeds=<K>``, fix and seeds from a small pool, so
+   several students ask for the same run, as in class), press Run, and wait for the first
+   progress (progress bar or queue notice), the first live frame (a plot titled "step i/n") and
+   the final table.
+
+Times are measured from the click on Run (live sessions) or from opening the page (viewers).
+The server's resident memory (VmRSS of its process and all its children, from /proc) is
+sampled every 0.5 s, and the CPU time of the server and of the browser is reported, because
+the browser shares the machine with the server: on a small machine the clients' own plotting
+costs CPU the server does not get. Started here, the server gets an empty result cache
+(``$GAN_CLINIC_CACHE`` in a temporary folder), so a second load test does not measure cache hits.
+
+Output: a text summary and ``--json OUT`` (errors, p50/p95 of time to first result and to
+completion, peak RSS, per-session outcomes). Exit status 1 if any session saw an error (an
+exception on a page, a page error, a refused or failed run, a missing result) or did not finish
+within ``--timeout``; 2 if the server could not be started or died.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("GAN_CLINIC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-renderer-backgrounding",
+                 "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows"]
+FIXES = ["pacgan", "unrolled", "mbstd", "wgan_gp"]
+POOL_SEEDS = [2, 4]
+
+# One look at the page: what a student would see. Plot titles carry "(step i/n)" while training.
+PROBE = """() => {
+  const main = document.querySelector("[data-testid='stMain']");
+  const text = main ? main.innerText : "";
+  const titles = Array.from(document.querySelectorAll("[data-testid='stPlotlyChart'] .gtitle"))
+                      .map(e => e.textContent || "");
+  return {
+    connected: !!document.querySelector("[data-testid='stApp'][data-test-connection-state='CONNECTED']"),
+    running: !!document.querySelector("[data-test-script-state='running']"),
+    exception: document.querySelectorAll("[data-testid='stException']").length,
+    progress: !!document.querySelector("[data-testid='stProgress']") || text.includes("Waiting for a free trainer"),
+    frame: titles.some(t => /step \\d+\\/\\d+/.test(t)),
+    table: !!document.querySelector("[data-testid='stDataFrame']"),
+    live_result: text.includes("Live run"),
+    shipped: text.includes("Shipped result"),
+    queue_full: text.includes("queue is full"),
+    failed: text.includes("The run failed"),
+    charts: document.querySelectorAll("[data-testid='stPlotlyChart'] .main-svg").length,
+  };
+}"""
+
+
+@dataclass
+class Session:
+    id: int
+    kind: str  # "run" or "view"
+    url: str
+    ok: bool = False
+    error: Optional[str] = None
+    explorer_s: Optional[float] = None  # opening the explorer until its sunburst shows
+    page_s: Optional[float] = None  # opening the demo page until it is ready
+    first_progress_s: Optional[float] = None  # Run -> progress bar or queue notice
+    first_frame_s: Optional[float] = None  # Run -> first live plot
+    first_result_s: Optional[float] = None  # Run -> first thing to look at (frame, or the table)
+    completion_s: Optional[float] = None  # Run (or page open, for viewers) -> final table
+    page_errors: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# The server and its memory
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/_stcore/health", timeout=3) as r:
+            return r.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def start_server(env: dict, log_path: Path, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           "--server.address", "127.0.0.1", "--server.port", str(port)]
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if healthy(url):
+            return proc, url
+        time.sleep(0.25)
+    stop_server(proc)
+    raise RuntimeError(f"streamlit did not become healthy at {url}; log {log_path}:\n"
+                       + log_path.read_text(errors="replace")[-3000:])
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants, from /proc/<p>/stat (field 4 is the parent)."""
+    parents: dict[int, list[int]] = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(d.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(parents.get(p, []))
+    return out
+
+
+def rss_mb(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])  # kB
+                    break
+        except OSError:
+            pass
+    return total / 1024
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in pids:
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])  # utime + stime of the process itself
+        except OSError:
+            pass
+    return total / ticks
+
+
+class Sampler(threading.Thread):
+    """Every ``every`` s: the server tree's total VmRSS, and the CPU time used so far by the
+    server tree and by this script's other descendants (the browser), kept per process so a
+    renderer that exits still counts."""
+
+    def __init__(self, pid: Optional[int], every: float = 0.5):
+        super().__init__(daemon=True)
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float]] = []
+        self._halt = threading.Event()
+        self.cpu_server: dict[int, float] = {}
+        self.cpu_client: dict[int, float] = {}
+        self.server_cpu_before = 0.0
+
+    def _sample(self, t: float) -> None:
+        server = set(process_tree(self.pid)) if self.pid else set()
+        if self.pid and self.pid in server:
+            self.samples.append((t, rss_mb(sorted(server))))
+        for p in server:
+            self.cpu_server[p] = max(self.cpu_server.get(p, 0.0), cpu_seconds([p]))
+        for p in set(process_tree(os.getpid())) - server - {os.getpid()}:
+            self.cpu_client[p] = max(self.cpu_client.get(p, 0.0), cpu_seconds([p]))
+
+    def run(self) -> None:
+        t0 = time.monotonic()
+        self._sample(0.0)
+        self.server_cpu_before = sum(self.cpu_server.values())
+        client_before = dict(self.cpu_client)
+        while not self._halt.wait(self.every):
+            self._sample(time.monotonic() - t0)
+        self._sample(time.monotonic() - t0)
+        self.server_cpu_s = sum(self.cpu_server.values()) - self.server_cpu_before
+        self.client_cpu_s = sum(v - client_before.get(p, 0.0) for p, v in self.cpu_client.items())
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=10)
+
+
+# ---------------------------------------------------------------------------------------------
+# One student
+
+
+async def wait_probe(page, until, timeout: float, every: float = 0.25) -> dict:
+    """Poll the page until ``until(probe)`` holds; raise on an exception element or a timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p = await page.evaluate(PROBE)
+        if p["exception"]:
+            raise RuntimeError("the page shows an exception")
+        if until(p):
+            return p
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out; last state {p}")
+        await asyncio.sleep(every)
+
+
+async def student(browser, base: str, s: Session, timeout: float, start_delay: float) -> None:
+    await asyncio.sleep(start_delay)
+    context = await browser.new_context(viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    page.on("pageerror", lambda e: s.page_errors.append(str(e)[:200]))
+    page.set_default_timeout(timeout * 1000)
+    t_end = time.monotonic() + timeout
+    try:
+        t = time.monotonic()
+        await page.goto(base + "/explorer", wait_until="domcontentloaded")
+        await wait_probe(page, lambda p: p["connected"] and not p["running"] and p["charts"] > 0,
+                         t_end - time.monotonic())
+        s.explorer_s = time.monotonic() - t
+
+        t = time.monotonic()
+        await page.goto(base + s.url, wait_until="domcontentloaded")
+        if s.kind == "view":
+            p = await wait_probe(page, lambda p: p["connected"] and not p["running"] and p["table"],
+                                 t_end - time.monotonic())
+            s.page_s = s.first_result_s = s.completion_s = time.monotonic() - t
+            if not p["shipped"]:
+                raise RuntimeError("the default view did not show the shipped result")
+        else:
+            await wait_probe(page, lambda p: p["connected"] and not p["running"] and p["charts"] > 0,
+                             t_end - time.monotonic())
+            s.page_s = time.monotonic() - t
+            button = page.get_by_role("button", name="Run", exact=False).first
+            await button.click()
+            t = time.monotonic()
+            while True:
+                p = await wait_probe(page, lambda p: True, t_end - time.monotonic())
+                now = time.monotonic() - t
+                if p["queue_full"]:
+                    raise RuntimeError("the training queue refused the run")
+                if p["failed"]:
+                    raise RuntimeError("the run failed")
+                if p["progress"] and s.first_progress_s is None:
+                    s.first_progress_s = now
+                if p["frame"] and s.first_frame_s is None:
+                    s.first_frame_s = now
+                done = p["table"] and p["live_result"]
+                if (p["frame"] or done) and s.first_result_s is None:
+                    s.first_result_s = now
+                if done:
+                    s.completion_s = now
+                    break
+                if time.monotonic() > t_end:
+                    raise TimeoutError(f"no final table within {timeout:.0f} s; last state {p}")
+                await asyncio.sleep(0.25)
+        if s.page_errors:
+            raise RuntimeError(f"page error: {s.page_errors[0]}")
+        s.ok = True
+    except Exception as e:  # every failure is an outcome of this session, reported below
+        s.error = f"{type(e).__name__}: {e}"[:300]
+    finally:
+        await context.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole class
+
+
+def plan(n: int, view_share: float, steps: int, distinct: bool, rng: random.Random) -> list[Session]:
+    n_view = round(n * view_share)
+    kinds = ["view"] * n_view + ["run"] * (n - n_view)
+    rng.shuffle(kinds)
+    out = []
+    for i, kind in enumerate(kinds):
+        fix = FIXES[i % len(FIXES)] if distinct else rng.choice(FIXES)
+        if kind == "view":
+            url = f"/mode_collapse?variant={fix}"
+        else:
+            seeds = (1 + i % 16) if distinct else rng.choice(POOL_SEEDS)
+            run_steps = steps + (50 * (i // 16) if distinct else 0)  # distinct: no two runs alike
+            url = f"/mode_collapse?variant={fix}&steps={run_steps}&seeds={seeds}"
+        out.append(Session(i, kind, url))
+    return out
+
+
+def pct(xs: list[float], q: float) -> Optional[float]:
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return round(xs[lo] + (xs[hi] - xs[lo]) * (k - lo), 2)
+
+
+async def drive(base: str, sessions: list[Session], timeout: float, ramp: float, rng: random.Random,
+                headless: bool = True) -> float:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
+        t0 = time.monotonic()
+        try:
+            await asyncio.gather(*(student(browser, base, s, timeout, rng.uniform(0, ramp)) for s in sessions))
+        finally:
+            await asyncio.sleep(1.0)  # one more CPU sample of the browser before it exits
+            await browser.close()
+        return time.monotonic() - t0
+
+
+def summarise(sessions: list[Session], sampler: Sampler, wall: float, meta: dict) -> dict:
+    runs = [s for s in sessions if s.kind == "run"]
+    views = [s for s in sessions if s.kind == "view"]
+    rss = [m for _, m in sampler.samples]
+    return {
+        **meta,
+        "sessions": len(sessions), "run_sessions": len(runs), "view_sessions": len(views),
+        "distinct_runs": len({s.url for s in runs}),
+        "errors": sum(not s.ok for s in sessions),
+        "error_messages": sorted({s.error for s in sessions if s.error}),
+        "wall_s": round(wall, 1),
+        "explorer_s": {"p50": pct([s.explorer_s for s in sessions], .5), "p95": pct([s.explorer_s for s in sessions], .95)},
+        "run_first_progress_s": {"p50": pct([s.first_progress_s for s in runs], .5),
+                                 "p95": pct([s.first_progress_s for s in runs], .95)},
+        "run_first_result_s": {"p50": pct([s.first_result_s for s in runs], .5),
+                               "p95": pct([s.first_result_s for s in runs], .95)},
+        "run_completion_s": {"p50": pct([s.completion_s for s in runs], .5), "p95": pct([s.completion_s for s in runs], .95),
+                             "max": pct([s.completion_s for s in runs], 1.0)},
+        "view_completion_s": {"p50": pct([s.completion_s for s in views], .5),
+                              "p95": pct([s.completion_s for s in views], .95)},
+        "server_rss_mb": {"start": round(rss[0], 1) if rss else None, "peak": round(max(rss), 1) if rss else None,
+                          "end": round(rss[-1], 1) if rss else None, "samples": len(rss)},
+        "server_cpu_s": round(sampler.server_cpu_s, 1) if sampler.pid else None,
+        "browser_cpu_s": round(sampler.client_cpu_s, 1),
+        "per_session": [asdict(s) for s in sessions],
+    }
+
+
+def text_summary(r: dict) -> str:
+    f = lambda d: f"p50 {d['p50']} s, p95 {d['p95']} s"  # noqa: E731
+    lines = [
+        f"GAN Clinic load test: {r['sessions']} sessions ({r['run_sessions']} press Run, {r['distinct_runs']} "
+        f"distinct runs; {r['view_sessions']} view the shipped result) in {r['wall_s']} s",
+        f"  errors: {r['errors']}" + (f" -> {r['error_messages']}" if r["errors"] else ""),
+        f"  explorer ready:            {f(r['explorer_s'])}",
+        f"  Run -> first progress:     {f(r['run_first_progress_s'])}",
+        f"  Run -> first result:       {f(r['run_first_result_s'])}",
+        f"  Run -> final table:        {f(r['run_completion_s'])}, max {r['run_completion_s']['max']} s",
+        f"  view shipped result:       {f(r['view_completion_s'])}",
+        f"  server RSS: start {r['server_rss_mb']['start']} MB, peak {r['server_rss_mb']['peak']} MB, "
+        f"end {r['server_rss_mb']['end']} MB ({r['server_rss_mb']['samples']} samples every 0.5 s)",
+        f"  CPU time: server {r['server_cpu_s']} s, browser (all sessions) {r['browser_cpu_s']} s; "
+        f"machine: {r['cpus']} CPUs, load average before "
+        f"{r['loadavg_before']}, after {r['loadavg_after']}",
+    ]
+    for s in r["per_session"]:
+        if not s["ok"]:
+            lines.append(f"  session {s['id']} ({s['kind']} {s['url']}): {s['error']}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sessions", "-n", type=int, default=30)
+    ap.add_argument("--url", help="an existing server (default: start one on a free loopback port)")
+    ap.add_argument("--server-pid", type=int, help="with --url: the server's pid, to sample its memory")
+    ap.add_argument("--view-share", type=float, default=0.3, help="share of sessions that only view the shipped result")
+    ap.add_argument("--steps", type=int, default=300, help="training steps of a live run")
+    ap.add_argument("--distinct", action="store_true", help="every Run asks for a different config (worst case)")
+    ap.add_argument("--ramp", type=float, default=5.0, help="sessions start at random within this many seconds")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds a session may take in all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, help="$GAN_CLINIC_WORKERS for the server started here")
+    ap.add_argument("--json", help="write the summary and per-session outcomes here")
+    args = ap.parse_args(argv)
+
+    rng = random.Random(args.seed)
+    sessions = plan(args.sessions, min(max(args.view_share, 0.0), 1.0), args.steps, args.distinct, rng)
+    cache_dir = Path(tempfile.mkdtemp(prefix="gan-clinic-load-cache-"))
+    log_path = Path(tempfile.mkstemp(prefix="gan-clinic-load-", suffix=".log")[1])
+    proc, pid, base = None, args.server_pid, args.url
+    meta = {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+            "steps": args.steps, "distinct": args.distinct, "started_server": args.url is None}
+    try:
+        if base is None:
+            env = {**os.environ, "GAN_CLINIC_CACHE": str(cache_dir)}
+            if args.workers:
+                env["GAN_CLINIC_WORKERS"] = str(args.workers)
+            try:
+                proc, base = start_server(env, log_path)
+            except RuntimeError as e:
+                print(e, file=sys.stderr)
+                return 2
+            pid = proc.pid
+        sampler = Sampler(pid)
+        sampler.start()
+        try:
+            wall = asyncio.run(drive(base.rstrip("/"), sessions, args.timeout, args.ramp, rng))
+        finally:
+            sampler.stop()
+        meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        meta["server_alive_after"] = healthy(base.rstrip("/"))
+        result = summarise(sessions, sampler, wall, meta)
+    finally:
+        if proc is not None:
+            stop_server(proc)
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    print(text_summary(result))
+    print(f"  server still answering /_stcore/health after the test: {result['server_alive_after']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+        print(f"  JSON: {args.json}")
+    if not result["server_alive_after"]:
+        print(f"server log: {log_path}", file=sys.stderr)
+        return 2
+    if result["errors"]:
+        print(f"server log: {log_path}", file=sys.stderr)
+        return 1
+    log_path.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
