@@ -78,6 +78,26 @@ CATALOG: dict[str, DemoInfo] = {
                 "wgan_gp": "WGAN-GP critic",
             },
         ),
+        DemoInfo(
+            id="instability",
+            title="Instability: a stalled generator and a diverging run",
+            challenge="instability",
+            summary="Under the saturating loss a strong discriminator leaves the generator no gradient and it "
+            "stalls; at a high learning rate a plain GAN diverges to NaN, and spectral normalisation or R1 "
+            "keeps it finite.",
+            failure="saturating",
+            default_fix="nonsaturating",
+            module="demos.instability",
+            variants={
+                "saturating": "Saturating minimax loss (failure)",
+                "nonsaturating": "Non-saturating loss",
+                "lsgan": "Least squares (LSGAN)",
+                "wgan_gp": "WGAN-GP",
+                "high_lr": "High learning rate, no normalisation (failure)",
+                "spectral": "Spectral normalisation",
+                "r1": "R1 gradient penalty",
+            },
+        ),
     ]
 }
 

@@ -11,8 +11,8 @@
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import torch
 
@@ -21,12 +21,14 @@ from . import data2d
 RING_SIGMA = 0.05  # sd of each ring mode: modes far apart, so a good D separates them from G's blob
 
 
-def seed_grad_norms(loss: torch.Tensor, params: Sequence[torch.Tensor], retain_graph: bool = False) -> torch.Tensor:
+def seed_grad_norms(loss: torch.Tensor, params: Sequence[torch.Tensor],
+                    retain_graph: bool = False) -> torch.Tensor:
     """loss: (S,) one value per seed; params: tensors whose first axis is the seed. Returns (S,)
     with ||d loss_s / d params[.][s]||_2 over all of seed s's weights."""
     grads = torch.autograd.grad(loss.sum(), list(params), retain_graph=retain_graph, allow_unused=True)
     s = loss.shape[0]
-    sq = sum((g.reshape(s, -1).double() ** 2).sum(1) for g in grads if g is not None)  # float64: norms of 1e-30 stay > 0
+    # float64: a norm of 1e-30 (the saturating loss against a perfect D) must not round to 0
+    sq = sum((g.reshape(s, -1).double() ** 2).sum(1) for g in grads if g is not None)
     return sq.sqrt()
 
 

@@ -33,9 +33,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import torch
 
@@ -97,18 +97,21 @@ class Probe:
             p.grad = None
         # every kind's D starts from the same weights (same salt): only the loss differs
         self.D = {k: BatchedMLP([dim, *h, 1], seeds, salt=2, device=self.device) for k in kinds}
-        self.opt = {k: torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=D_BETAS) for k, d in self.D.items()}
-        self.sched = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda t: max(0.0, 1 - t / cfg.steps)) for k, o in self.opt.items()}
+        self.opt = {k: torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=D_BETAS)
+                    for k, d in self.D.items()}
+        decay = lambda t: max(0.0, 1 - t / cfg.steps)  # linear to 0: D settles at its optimum
+        self.sched = {k: torch.optim.lr_scheduler.LambdaLR(o, decay) for k, o in self.opt.items()}
         evals = [seed_generator(s, 5) for s in seeds]  # fixed evaluation batch: curves show D's change only
-        self.z_eval = torch.stack([torch.randn(EVAL_N, Z_DIM[cfg.dataset], generator=g) for g in evals]).to(self.device)
+        self.z_eval = self.noise(EVAL_N, evals)
         self.real_eval = Data(cfg.dataset, evals, self.device).sample(EVAL_N)
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         x = self.G(z)
         return torch.tanh(x) if self.cfg.dataset == "digits" else x  # images live in [-1, 1]
 
-    def noise(self, n: int) -> torch.Tensor:
-        return torch.stack([torch.randn(n, Z_DIM[self.cfg.dataset], generator=g) for g in self.noise_gens]).to(self.device)
+    def noise(self, n: int, gens=None) -> torch.Tensor:
+        z = [torch.randn(n, Z_DIM[self.cfg.dataset], generator=g) for g in gens or self.noise_gens]
+        return torch.stack(z).to(self.device)
 
     def d_loss(self, kind: str, real: torch.Tensor, fake: torch.Tensor, D=None) -> torch.Tensor:
         D = D or self.D[kind]
@@ -121,7 +124,8 @@ class Probe:
 
     def _pretrain_g(self, steps: int) -> None:
         """A short plain (non-saturating) GAN run, so G is 'trained briefly' as in Arjovsky & Bottou."""
-        D = BatchedMLP([self.data.dim, self.cfg.hidden, self.cfg.hidden, 1], self.seeds, salt=7, device=self.device)
+        h = self.cfg.hidden
+        D = BatchedMLP([self.data.dim, h, h, 1], self.seeds, salt=7, device=self.device)
         opt_g = torch.optim.Adam(self.G.parameters(), lr=1e-3, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
         for _ in range(steps):
@@ -149,7 +153,8 @@ class Probe:
         """‖∇_θ L_G‖ per seed for every variant measured against D[kind], and D's accuracy."""
         D = self.D[kind]
         fake_logit = D(self.generate(self.z_eval))
-        norms = {v: seed_grad_norms(VARIANTS[v][2](fake_logit), self.G.params(), retain_graph=True) for v in variants}
+        g = self.G.params()
+        norms = {v: seed_grad_norms(VARIANTS[v][2](fake_logit), g, retain_graph=True) for v in variants}
         with torch.no_grad():
             r, f = D(self.real_eval)[..., 0], fake_logit.detach()[..., 0]
             t = {"bce": torch.zeros(len(self.seeds), 1, device=self.device),
@@ -160,7 +165,7 @@ class Probe:
 
 
 def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_stop=None,
-        save_samples: Optional[Path] = None, threads: Optional[int] = None) -> dict:
+        save_samples: Path | None = None, threads: int | None = None) -> dict:
     """Train the fresh discriminators (every kind in lockstep) and record the gradient norms."""
     cfg = check(cfg)
     unknown = [v for v in variants if v not in VARIANTS]
@@ -195,8 +200,8 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
                 break
         samples = probe.generate(probe.z_eval[:, :300 if cfg.dataset == "ring" else 16]).detach().cpu()
         real = probe.real_eval[0, :300 if cfg.dataset == "ring" else 16].cpu()
-    out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg), "seeds": seed_list,
-           "iterations_done": it, "stopped": stopped, "device": str(probe.device),
+    out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
+           "seeds": seed_list, "iterations_done": it, "stopped": stopped, "device": str(probe.device),
            "frozen_samples_seed0": samples[0].tolist(), "real_samples": real.tolist(), "variants": {}}
     for v in variants:
         c = curves[v]
@@ -225,7 +230,7 @@ def success(result: dict, variant: str) -> list[bool]:
     return [p["grad_norm_drop"] <= 10 for p in ps]
 
 
-def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None) -> list[Path]:
+def pretrain(root: Path | None = None, seeds: int = 8, on_event=None) -> list[Path]:
     """Regenerate the shipped results: every loss at the default config, per dataset."""
     from . import pretrained
 
