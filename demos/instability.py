@@ -59,7 +59,7 @@ from .metrics import mean_sd
 from .train import GanSetup, TrainSettings, torch_threads
 
 DEMO_ID = "instability"
-CODE_VERSION = "instability/1"
+CODE_VERSION = "instability/2"
 
 
 @dataclass(frozen=True)

@@ -162,16 +162,32 @@ class LiveRun(Run):
         seed 0 has diverged."""
         if self.diverged_at[0] is not None and self._frame0:
             return {**self._frame0, "diverged_at": self.diverged_at[0]}
-        x = self.eval_samples(600)[0]
+        x = self.eval_samples(400)[0]
         x = x[torch.isfinite(x).all(1)].cpu()
         arr = self._keep_sn(lambda: arrows(self, n_arrows))
-        heat = self._keep_sn(self.d_heatmap)
-        heat["z"] = [[v if math.isfinite(v) else None for v in row] for row in heat["z"]]
+        heat = self._keep_sn(self.heatmap)
         norm = float(self.norm_log[-1][0]) if self.norm_log else math.nan
-        self._frame0 = {"samples": x.tolist(), "arrows": arr, "heatmap": heat,
+        self._frame0 = {"samples": x.tolist(), "arrows": arr, "heatmap": heat, "view": self.view(),
                         "grad_norm": norm if math.isfinite(norm) else None,
                         "diverged_at": self.diverged_at[0]}
         return self._frame0
+
+    def view(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """The plane the page shows: the ring plus, to the right, where G's samples started."""
+        r = 1.6 * self.scale
+        return (-r, max(r, self.recipe.offset + 1.2 * self.scale)), (-r, r)
+
+    @torch.no_grad()
+    def heatmap(self, res: int = 36) -> dict:
+        """sigmoid(D's output) for seed 0 on a grid over :meth:`view` (None where not finite)."""
+        (x0, x1), (y0, y1) = self.view()
+        nx = max(res, int(res * (x1 - x0) / (y1 - y0)))
+        xs, ys = torch.linspace(x0, x1, nx), torch.linspace(y0, y1, res)
+        gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+        pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(self.device)
+        z = torch.sigmoid(self.d(pts.unsqueeze(0).expand(len(self.seeds), -1, -1)))[0, :, 0].reshape(res, nx)
+        z = [[v if math.isfinite(v) else None for v in row] for row in z.cpu().tolist()]
+        return {"x": xs.tolist(), "y": ys.tolist(), "z": z}
 
     @property
     def last_samples(self) -> torch.Tensor:
