@@ -16,7 +16,7 @@ they started while D(fake) sits at 0. The fixes change only the generator's loss
 * ``nonsaturating``: ℓ = −log D(x), −∇_x ℓ = (1 − D(x)) ∇_x l ≈ ∇_x l (Goodfellow et al. 2014);
 * ``lsgan``: D regresses real → 1, fake → 0, ℓ = ½(D(x) − 1)², −∇_x ℓ = (1 − D(x)) ∇_x D (Mao 2017);
 * ``wgan_gp``: a critic with a gradient penalty, ℓ = −D(x), ‖∇_x ℓ‖ held near 1. λ = 1, as in the
-  mode-collapse demo: with λ = 10 the points moved but landed within half their start distance of the
+  mode-collapse demo: with λ = 10 the points moved but ended within half their start distance of the
   data in only 6 of 8 seeds (SGD steps along unit-norm arrows overshoot).
 
 G uses plain SGD on purpose: its step is proportional to its gradient, so a vanishing gradient is a
@@ -27,19 +27,21 @@ learns here too.
 **Divergence** (failure ``high_lr``). The plain non-saturating GAN, both networks trained with plain
 SGD at a high learning rate (``diverge_lr`` = 0.7): an unnormalised D's weights and slopes grow, its
 gradients grow with them, each SGD step overshoots further, and within a few hundred steps the losses
-explode to inf and NaN (at steps 115-307 in 12 of 12 seeds). A seed is *diverged* at the first
-step whose D loss, G loss or generator gradient is not finite; its training stops counting (its numbers are reported up to that step) and
-the run goes on with the other seeds. The fixes keep the step size:
+explode to inf and NaN (at steps 93-307 in 16 of 16 seeds). A seed is *diverged* at the first
+step whose D loss, G loss or generator gradient is not finite: from then on it no longer counts in
+the curves, the run goes on with the other seeds and ends early once none is left. The fixes keep
+the step size:
 
 * ``spectral``: every D weight divided by its largest singular value (Miyato et al. 2018), so D is
   1-Lipschitz and ‖∇_x D‖ ≤ 1 however large the step;
 * ``r1``: D's loss + γ/2 E_data‖∇_x D(x)‖², γ = 0.5 (Mescheder et al. 2018). With SGD at this step
-  size it works in a window of γ: 0.3 and 1 held in 12 of 12 seeds, 0.1 is too weak (6 of 8
-  diverged), and from γ = 3 the penalty's own SGD step overshoots (γ = 10: 8 of 8 diverged).
+  size it works in a window of γ: 0.3, 0.5 and 1 held in 16 of 16 seeds; 0.1 is too weak (8 of 16
+  diverged), and from γ = 3 the penalty's own SGD step overshoots (6 of 16; γ = 10: 16 of 16).
 
 Claims per seed: a stalled run ends with its samples at least 90 % as far from the nearest mode as
 they started (``dist_ratio`` ≥ 0.9); a learning run ends at most half as far (≤ 0.5); a divergent
-run hits a non-finite value; a fixed one never does and ends nearer the data than it started.
+run hits a non-finite value; a fixed one never does and ends at most half as far as it started.
+Figures over 16 seeds: ``python scripts/bench_instability.py``.
 """
 from __future__ import annotations
 
@@ -184,12 +186,16 @@ def success(result: dict, variant: str) -> list[bool]:
     return out
 
 
-def pretrain(root: Path | None = None, seeds: int = 8, on_event=None) -> list[Path]:
-    """Regenerate the shipped results: every variant of each scenario at the default config."""
+def pretrain(root: Path | None = None, seeds: int = 8, on_event=None, names=None) -> list[Path]:
+    """Regenerate the shipped results: every variant of each scenario at the default config
+    (``names``: some of stall, diverge)."""
     from . import pretrained
 
+    bad = set(names or ()) - set(FAILURE)
+    if bad:
+        raise ValueError(f"unknown result name(s) {sorted(bad)}; expected stall, diverge")
     paths = []
-    for scenario in ("stall", "diverge"):
+    for scenario in names or ("stall", "diverge"):
         result = run(Config(), [v for v in VARIANTS if VARIANTS[v][1] == scenario], seeds, on_event=on_event)
         paths.append(pretrained.path_for(DEMO_ID, scenario, root))
         pretrained.save(result, paths[-1])

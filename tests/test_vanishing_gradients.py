@@ -60,6 +60,14 @@ def test_curves_start_at_the_fresh_discriminator_and_follow_record_every(fast):
     assert p["grad_norm_drop"] == pytest.approx(p["grad_norm_first"] / p["grad_norm_last"])
 
 
+def test_a_loss_measures_the_same_whichever_losses_run_beside_it():
+    # the page runs two losses live, the shipped result has four: the same loss must give the same curve
+    cfg = vg.Config(steps=40, hidden=16, record_every=20)
+    alone = vg.run(cfg, ["nonsaturating"], 2, threads=1)["variants"]["nonsaturating"]["per_seed"]
+    beside = vg.run(cfg, ["lsgan", "nonsaturating", "wgan_gp"], 2, threads=1)["variants"]["nonsaturating"]["per_seed"]
+    assert alone == beside
+
+
 def test_losses_are_the_ones_their_labels_name():
     assert vg.VARIANTS["saturating"][2] is losses.g_loss_saturating
     assert vg.VARIANTS["nonsaturating"][2] is losses.g_loss_nonsaturating
