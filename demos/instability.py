@@ -61,7 +61,7 @@ from .metrics import mean_sd
 from .train import GanSetup, TrainSettings, torch_threads
 
 DEMO_ID = "instability"
-CODE_VERSION = "instability/2"
+CODE_VERSION = "instability/3"
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ VARIANTS: dict[str, tuple[str, str, Callable[[Config], GanSetup]]] = {
     "r1": ("R1 gradient penalty", "diverge", lambda c: GanSetup(r1_weight=c.r1_gamma)),
 }
 FAILURE = {"stall": "saturating", "diverge": "high_lr"}
-METRICS = ("dist_ratio", "hq_fraction", "modes", "grad_norm_end")
+METRICS = ("dist_ratio", "hq_fraction", "modes", "grad_norm_end", "diverged")
 
 
 def recipe(cfg: Config, scenario: str) -> Recipe:

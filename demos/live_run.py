@@ -205,7 +205,8 @@ class LiveRun(Run):
             end = float(norms.clamp(min=1e-300).log().mean().exp())  # geometric mean, last 10 % of steps
             out.append({"dist_ratio": float(ratio[i]) if ok else math.nan,
                         "hq_fraction": float(m["hq_fraction"][i]), "modes": float(m["modes"][i]),
-                        "grad_norm_end": end if ok else math.nan})
+                        "grad_norm_end": end if ok else math.nan,
+                        "diverged": float(d is not None)})  # its mean over seeds: the fraction diverged
         return out
 
 

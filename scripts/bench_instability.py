@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from demos import instability as ins  # noqa: E402
-from demos import vanishing_gradients as vg  # noqa: E402
+from demos import instability as ins
+from demos import vanishing_gradients as vg
 
 
 def med(values) -> float:

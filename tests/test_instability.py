@@ -36,6 +36,7 @@ def diverge():
     return ins.run(FAST_DIVERGE, ["high_lr", "spectral"], SEEDS, on_event=events.append, threads=1), events
 
 
+@pytest.mark.slow
 def test_saturating_generator_stalls_and_nonsaturating_learns(stall):
     r, _ = stall
     assert at_least(ins.success(r, "saturating")), r["variants"]["saturating"]["per_seed"]
@@ -45,12 +46,14 @@ def test_saturating_generator_stalls_and_nonsaturating_learns(stall):
     assert all(a["grad_norm_end"] < 1e-2 * b["grad_norm_end"] for a, b in zip(sat, ns))
 
 
+@pytest.mark.slow
 def test_stall_shows_d_rejecting_the_frozen_fakes(stall):
     c = stall[0]["variants"]["saturating"]["curves"]
     assert c["d_real"][-1] > 0.95 and c["d_fake"][-1] < 1e-3
     assert all(v > 0 for v in c["grad_norm"][1:])  # tiny, never an exact 0 (float64 norms)
 
 
+@pytest.mark.slow
 def test_arrows_vanish_under_the_saturating_loss(stall):
     last = stall[1][-1]["variants"]
     length = {v: torch.tensor(f["arrows"]["u"]).hypot(torch.tensor(f["arrows"]["v"])).median().item()
@@ -71,6 +74,7 @@ def test_arrows_are_minus_the_per_sample_loss_gradient():
     assert torch.allclose(torch.tensor([a["u"], a["v"]]).T, expect, rtol=1e-4, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_high_lr_diverges_and_spectral_norm_keeps_it_finite(diverge):
     r, _ = diverge
     assert at_least(ins.success(r, "high_lr")), r["variants"]["high_lr"]["diverged_at"]
@@ -78,6 +82,7 @@ def test_high_lr_diverges_and_spectral_norm_keeps_it_finite(diverge):
     assert all(1 <= d <= FAST_DIVERGE.steps for d in r["variants"]["high_lr"]["diverged_at"] if d)
 
 
+@pytest.mark.slow
 def test_divergence_is_an_outcome_not_a_crash(diverge):
     r, events = diverge
     hl = r["variants"]["high_lr"]
@@ -92,6 +97,7 @@ def test_divergence_is_an_outcome_not_a_crash(diverge):
     assert alive[0] == SEEDS and alive[-1] == sum(d is None for d in hl["diverged_at"])
 
 
+@pytest.mark.slow
 def test_r1_keeps_the_high_lr_run_finite():
     r = ins.run(FAST_DIVERGE, ["r1"], SEEDS, threads=1)
     assert at_least(ins.success(r, "r1")), r["variants"]["r1"]["diverged_at"]

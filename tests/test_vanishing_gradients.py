@@ -31,6 +31,7 @@ def at_least(flags, frac=0.8):
     return sum(flags) >= math.ceil(frac * len(flags))
 
 
+@pytest.mark.slow
 def test_saturating_gradient_vanishes_as_d_becomes_perfect(fast):
     ok = vg.success(fast, "saturating")
     assert at_least(ok), fast["variants"]["saturating"]["per_seed"]
@@ -39,18 +40,21 @@ def test_saturating_gradient_vanishes_as_d_becomes_perfect(fast):
     assert drops[len(drops) // 2] >= 1e4
 
 
+@pytest.mark.slow
 def test_nonsaturating_gradient_does_not_vanish(fast):
     ps = fast["variants"]["nonsaturating"]["per_seed"]
     assert at_least(vg.success(fast, "nonsaturating"))
     assert at_least([p["grad_norm_last"] >= p["grad_norm_first"] for p in ps])  # it grows with D's slope
 
 
+@pytest.mark.slow
 def test_both_sigmoid_losses_are_measured_against_the_same_discriminator(fast):
     a, b = (fast["variants"][v]["curves"]["accuracy"] for v in ("saturating", "nonsaturating"))
     assert a == b
     assert fast["variants"]["saturating"]["discriminator"] == "bce"
 
 
+@pytest.mark.slow
 def test_curves_start_at_the_fresh_discriminator_and_follow_record_every(fast):
     c = fast["variants"]["saturating"]["curves"]
     assert c["step"] == [0, 50, 100, 150, 200, 250, 300]
