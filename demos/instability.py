@@ -61,7 +61,7 @@ from .metrics import mean_sd
 from .train import GanSetup, TrainSettings, torch_threads
 
 DEMO_ID = "instability"
-CODE_VERSION = "instability/3"
+CODE_VERSION = "instability/4"
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class LiveRun(Run):
         self.opt_g = _optimiser(recipe.g_opt, self.G.parameters(), recipe.lr_g)
         self.opt_d = _optimiser(recipe.d_opt, self.D.parameters(), recipe.lr_d)
         self.prob = setup.loss in ("saturating", "nonsaturating")  # D's output is a probability
+        # WGAN-GP's interpolation weights: their own stream, on the device (a CPU generator cannot
+        # draw CUDA tensors, and seed 0's data stream should not depend on whether a penalty runs)
+        self.gp_gen = torch.Generator(device=self.device).manual_seed(1_000_003 * self.seeds[0] + 8)
         n = len(self.seeds)
         self.diverged_at: list = [None] * n
         self.norm_log: list[torch.Tensor] = []  # per-seed ‖∇_θ L_G‖ at every G step
@@ -99,7 +102,7 @@ class LiveRun(Run):
         loss = self.d_loss_fn(lr_, lf)
         if su.gp_weight:
             loss = loss + su.gp_weight * losses.wgan_gp_penalty(self.D, real / self.scale, fake / self.scale,
-                                                                self.gens[0])
+                                                                self.gp_gen)
         if su.r1_weight:
             loss = loss + su.r1_weight * losses.r1_penalty(self.D, real / self.scale)
         self.opt_d.zero_grad(set_to_none=True)
