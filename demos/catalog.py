@@ -63,6 +63,23 @@ CATALOG: dict[str, DemoInfo] = {
             },
         ),
         DemoInfo(
+            id="oscillation",
+            title="Non-convergence on a 2D GAN",
+            challenge="non_convergence",
+            summary="A plain GAN on a ring of 8 Gaussians reaches the data and keeps jittering around it; "
+            "R1, two time-scales, weight averaging and instance noise make it settle.",
+            failure="gan",
+            default_fix="r1",
+            module="demos.oscillation",
+            variants={
+                "gan": "Plain GAN (failure)",
+                "r1": "R1 gradient penalty",
+                "ttur": "Two time-scale update (TTUR)",
+                "ema": "Generator weight averaging (EMA)",
+                "instance_noise": "Instance noise",
+            },
+        ),
+        DemoInfo(
             id="vanishing_gradients",
             title="Vanishing gradients: a near-optimal discriminator",
             challenge="instability",
