@@ -4,6 +4,7 @@
     python scripts/load_test.py --sessions 3         # the CI size (tests/e2e/test_load_small.py)
     python scripts/load_test.py --url http://host:8501 --server-pid 1234   # an existing server
     python scripts/load_test.py --distinct           # every Run asks for a different config
+    python scripts/load_test.py --client ws          # no browser: Streamlit's websocket protocol
 
 Each session (a Playwright browser context in one headless Chromium, Debian's /usr/bin/chromium):
 
@@ -15,6 +16,11 @@ Each session (a Playwright browser context in one headless Chromium, Debian's /u
    several students ask for the same run, as in class), press Run, and wait for the first
    progress (progress bar or queue notice), the first live frame (a plot titled "step i/n") and
    the final table.
+
+With ``--client ws`` each session speaks Streamlit's websocket protocol instead (the same
+messages a browser sends: open a page with its query string, click Run, rerun the polling
+fragment every half second) and draws nothing: on a small machine this measures the server
+alone, as when 30 students use their own laptops.
 
 Times are measured from the click on Run (live sessions) or from opening the page (viewers).
 The server's resident memory (VmRSS of its process and all its children, from /proc) is
@@ -35,6 +41,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -301,6 +308,175 @@ async def student(browser, base: str, s: Session, timeout: float, start_delay: f
 
 
 # ---------------------------------------------------------------------------------------------
+# One student without a browser: Streamlit's websocket protocol (``--client ws``)
+
+
+class WsStudent:
+    """Speaks the browser's protocol (protobuf ``BackMsg`` / ``ForwardMsg`` over
+    ``/_stcore/stream``) but draws nothing, so the machine's CPU goes to the server: the server's
+    view of 30 students on their own laptops. Like the frontend it sends the URL's query string
+    with every rerun, follows the server's URL changes (``page_info_changed``) and reruns a
+    fragment every ``auto_rerun`` interval (the live progress poll)."""
+
+    def __init__(self, base: str, poll_every: Optional[float] = None):
+        self.poll_every = poll_every  # None: the server's run_every, as a browser does
+        self.ws_url = base.replace("http://", "ws://").replace("https://", "wss://") + "/_stcore/stream"
+        self.origin = base
+        self.query = ""
+        self.page_hash = ""
+        self.finished = asyncio.Event()
+        self.seen: list = []  # elements received since the last reset
+        self.timers: dict[str, asyncio.Task] = {}
+        self.announced: set[str] = set()  # fragments that asked for polling in the current full run
+        self.page_name = ""
+
+    async def __aenter__(self):
+        import websockets
+        from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: F401  (fail early if missing)
+
+        self.ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], origin=self.origin,
+                                           max_size=None, open_timeout=60, ping_interval=None)
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc):
+        for t in self.timers.values():
+            t.cancel()
+        self.reader.cancel()
+        await self.ws.close()
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        async for raw in self.ws:
+            msg = ForwardMsg()
+            msg.ParseFromString(raw)
+            kind = msg.WhichOneof("type")
+            if kind == "navigation":  # the page st.navigation chose: reruns must name it
+                self.page_hash = msg.navigation.page_script_hash
+            elif kind == "page_info_changed":
+                self.query = msg.page_info_changed.query_string
+            elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+                self.seen.append(msg.delta.new_element)
+            elif kind == "script_finished":
+                if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+                    # a full run that did not define a polling fragment again ends its polling
+                    for fid in set(self.timers) - self.announced:
+                        self.timers.pop(fid).cancel()
+                    self.announced = set()
+                self.finished.set()
+            elif kind == "auto_rerun":
+                fid, every = msg.auto_rerun.fragment_id, msg.auto_rerun.interval
+                self.announced.add(fid)
+                if fid not in self.timers:
+                    self.timers[fid] = asyncio.create_task(self._poll(fid, self.poll_every or every))
+            elif kind == "stop_auto_rerun":
+                for fid in msg.stop_auto_rerun.fragment_ids:
+                    t = self.timers.pop(fid, None)
+                    if t:
+                        t.cancel()
+
+    async def _poll(self, fragment_id: str, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self._send(fragment_id=fragment_id)
+
+    async def _send(self, widget_states=(), fragment_id: str = "", page_name: Optional[str] = None) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        cs.page_script_hash = self.page_hash if page_name is None else ""
+        cs.page_name = self.page_name if page_name is None else page_name
+        if fragment_id:
+            cs.fragment_id, cs.is_auto_rerun = fragment_id, True
+        for w in widget_states:
+            cs.widget_states.widgets.append(w)
+        await self.ws.send(msg.SerializeToString())
+
+    async def open(self, page_name: str, query: str, timeout: float) -> None:
+        """Navigate (a full run of ``page_name`` with ``query``) and wait for the run to finish."""
+        for t in self.timers.values():  # a full run starts afresh, as in the browser
+            t.cancel()
+        self.timers.clear()
+        self.query, self.page_name, self.seen = query, page_name, []
+        self.finished.clear()
+        await self._send(page_name=page_name)
+        await asyncio.wait_for(self.finished.wait(), timeout)
+
+    async def click(self, widget_id: str) -> None:
+        from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+        self.seen = []
+        await self._send([WidgetState(id=widget_id, trigger_value=True)])
+
+    def state(self) -> dict:
+        kinds = [e.WhichOneof("type") for e in self.seen]
+        text = " ".join(e.markdown.body for e in self.seen if e.WhichOneof("type") == "markdown")
+        text += " ".join(e.alert.body for e in self.seen if e.WhichOneof("type") == "alert")
+        specs = [e.plotly_chart.spec for e in self.seen if e.WhichOneof("type") == "plotly_chart"]
+        return {"exception": "exception" in kinds, "progress": "progress" in kinds or "Waiting for a free trainer" in text,
+                "frame": any(re.search(r"step \d+(/|\\u002f)\d+", sp) for sp in specs), "table": "dataframe" in kinds,
+                "live_result": "Live run" in text, "shipped": "Shipped result" in text, "charts": len(specs),
+                "queue_full": "queue is full" in text, "failed": "The run failed" in text}
+
+
+async def ws_student(base: str, s: Session, timeout: float, start_delay: float,
+                     poll_every: Optional[float] = None) -> None:
+    await asyncio.sleep(start_delay)
+    t_end = time.monotonic() + timeout
+    page_name, _, query = s.url.lstrip("/").partition("?")
+    try:
+        async with WsStudent(base, poll_every) as c:
+            t = time.monotonic()
+            await c.open("explorer", "", timeout)
+            if c.state()["exception"] or not c.state()["charts"]:
+                raise RuntimeError(f"the explorer did not draw: {c.state()}")
+            s.explorer_s = time.monotonic() - t
+            t = time.monotonic()
+            await c.open(page_name, query, t_end - time.monotonic())
+            st = c.state()
+            if st["exception"]:
+                raise RuntimeError("the page shows an exception")
+            if s.kind == "view":
+                s.page_s = s.first_result_s = s.completion_s = time.monotonic() - t
+                if not (st["table"] and st["shipped"]):
+                    raise RuntimeError("the default view did not show the shipped result")
+            else:
+                s.page_s = time.monotonic() - t
+                run = [e.button.id for e in c.seen if e.WhichOneof("type") == "button" and "Run" in e.button.label]
+                if not run:
+                    raise RuntimeError("no Run button")
+                await c.click(run[0])
+                t = time.monotonic()
+                while True:
+                    st, now = c.state(), time.monotonic() - t
+                    if st["exception"]:
+                        raise RuntimeError("the page shows an exception")
+                    if st["queue_full"]:
+                        raise RuntimeError("the training queue refused the run")
+                    if st["failed"]:
+                        raise RuntimeError("the run failed")
+                    if st["progress"] and s.first_progress_s is None:
+                        s.first_progress_s = now
+                    if st["frame"] and s.first_frame_s is None:
+                        s.first_frame_s = now
+                    done = st["table"] and st["live_result"]
+                    if (st["frame"] or done) and s.first_result_s is None:
+                        s.first_result_s = now
+                    if done:
+                        s.completion_s = now
+                        break
+                    if time.monotonic() > t_end:
+                        raise TimeoutError(f"no final table within {timeout:.0f} s; last state {st}")
+                    await asyncio.sleep(0.25)
+        s.ok = True
+    except Exception as e:  # every failure is an outcome of this session, reported below
+        s.error = f"{type(e).__name__}: {e}"[:300]
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole class
 
 
@@ -331,11 +507,15 @@ def pct(xs: list[float], q: float) -> Optional[float]:
 
 
 async def drive(base: str, sessions: list[Session], timeout: float, ramp: float, rng: random.Random,
-                headless: bool = True) -> float:
+                client: str = "browser", poll_every: Optional[float] = None) -> float:
+    if client == "ws":
+        t0 = time.monotonic()
+        await asyncio.gather(*(ws_student(base, s, timeout, rng.uniform(0, ramp), poll_every) for s in sessions))
+        return time.monotonic() - t0
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=headless)
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         t0 = time.monotonic()
         try:
             await asyncio.gather(*(student(browser, base, s, timeout, rng.uniform(0, ramp)) for s in sessions))
@@ -376,7 +556,7 @@ def summarise(sessions: list[Session], sampler: Sampler, wall: float, meta: dict
 def text_summary(r: dict) -> str:
     f = lambda d: f"p50 {d['p50']} s, p95 {d['p95']} s"  # noqa: E731
     lines = [
-        f"GAN Clinic load test: {r['sessions']} sessions ({r['run_sessions']} press Run, {r['distinct_runs']} "
+        f"GAN Clinic load test ({r['client']} clients): {r['sessions']} sessions ({r['run_sessions']} press Run, {r['distinct_runs']} "
         f"distinct runs; {r['view_sessions']} view the shipped result) in {r['wall_s']} s",
         f"  errors: {r['errors']}" + (f" -> {r['error_messages']}" if r["errors"] else ""),
         f"  explorer ready:            {f(r['explorer_s'])}",
@@ -386,7 +566,7 @@ def text_summary(r: dict) -> str:
         f"  view shipped result:       {f(r['view_completion_s'])}",
         f"  server RSS: start {r['server_rss_mb']['start']} MB, peak {r['server_rss_mb']['peak']} MB, "
         f"end {r['server_rss_mb']['end']} MB ({r['server_rss_mb']['samples']} samples every 0.5 s)",
-        f"  CPU time: server {r['server_cpu_s']} s, browser (all sessions) {r['browser_cpu_s']} s; "
+        f"  CPU time: server {r['server_cpu_s']} s, clients' browser {r['browser_cpu_s']} s; "
         f"machine: {r['cpus']} CPUs, load average before "
         f"{r['loadavg_before']}, after {r['loadavg_after']}",
     ]
@@ -406,6 +586,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--distinct", action="store_true", help="every Run asks for a different config (worst case)")
     ap.add_argument("--ramp", type=float, default=5.0, help="sessions start at random within this many seconds")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds a session may take in all")
+    ap.add_argument("--client", choices=["browser", "ws"], default="browser",
+                    help="browser: headless Chromium pages (default); ws: Streamlit's websocket protocol, no drawing")
+    ap.add_argument("--poll-every", type=float, help="ws: rerun the polling fragment this often instead of the "
+                    "server's run_every (what-if for a slower poll)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, help="$GAN_CLINIC_WORKERS for the server started here")
     ap.add_argument("--json", help="write the summary and per-session outcomes here")
@@ -417,7 +601,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     log_path = Path(tempfile.mkstemp(prefix="gan-clinic-load-", suffix=".log")[1])
     proc, pid, base = None, args.server_pid, args.url
     meta = {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in os.getloadavg()],
-            "steps": args.steps, "distinct": args.distinct, "started_server": args.url is None}
+            "steps": args.steps, "distinct": args.distinct, "started_server": args.url is None,
+            "client": args.client, "poll_every": args.poll_every}
     try:
         if base is None:
             env = {**os.environ, "GAN_CLINIC_CACHE": str(cache_dir)}
@@ -432,7 +617,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         sampler = Sampler(pid)
         sampler.start()
         try:
-            wall = asyncio.run(drive(base.rstrip("/"), sessions, args.timeout, args.ramp, rng))
+            wall = asyncio.run(drive(base.rstrip("/"), sessions, args.timeout, args.ramp, rng, args.client,
+                                     args.poll_every))
         finally:
             sampler.stop()
         meta["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
