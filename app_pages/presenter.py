@@ -5,7 +5,9 @@ Turned on by the ``?present=1`` URL flag (``?present=0`` turns it off) or the si
 that rewrite the URL (the explorer and the demo pages own their query strings). While it is on:
 
 * :func:`apply_presenter_style` injects one constant stylesheet: larger text, larger plot labels,
-  the sidebar, header and toolbar hidden, the main column at the full screen width;
+  the sidebar, header, toolbar and the page's input widgets hidden (the lesson picks the settings;
+  buttons such as Run stay), the main column at the full screen width. Plot heights are the
+  pages' own: the plots grow with the width only;
 * :func:`preset_bar` shows a one-click "Back" / "Next" pair that steps through a fixed
   sequence of views (challenge in the explorer → the mode-collapse demo with each fix → the
   Dirac-GAN → every other demo page that exists), and an "Exit" button (the only
@@ -44,6 +46,10 @@ html { font-size: 21px; }  /* Streamlit sizes its text and widgets in rem */
 [data-testid="stPlotlyChart"] .main-svg .gtitle, [data-testid="stPlotlyChart"] .main-svg .g-xtitle text,
 [data-testid="stPlotlyChart"] .main-svg .g-ytitle text { font-size: 18px !important; }
 [data-testid="stDataFrame"] { font-size: 1rem; }
+/* controls tucked away: the lesson picks the settings; Exit brings them back (Run stays) */
+[data-testid="stMain"] :is([data-testid="stSelectbox"], [data-testid="stRadio"], [data-testid="stSlider"],
+  [data-testid="stNumberInput"], [data-testid="stMultiSelect"], [data-testid="stTextInput"]) { display: none !important; }
+[data-testid="stMain"] h1 { font-size: 2.2rem !important; padding-top: 0.5rem !important; }
 </style>"""
 
 
