@@ -41,16 +41,16 @@ def _parse(kind: Any, raw: Any, key: str):
             raise ConfigError(f"{key}={raw!r}: expected an integer")
         try:
             f = float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={raw!r}: expected an integer") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{key}={str(raw)[:40]!r}: expected an integer") from None
         if not math.isfinite(f) or f != int(f):
             raise ConfigError(f"{key}={raw!r}: expected an integer")
         return int(f)
     if kind is float:
         try:
             f = float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{key}={raw!r}: expected a number") from None
+        except (TypeError, ValueError, OverflowError):
+            raise ConfigError(f"{key}={str(raw)[:40]!r}: expected a number") from None
         if not math.isfinite(f):
             raise ConfigError(f"{key}={raw!r}: expected a finite number")
         return f

@@ -93,10 +93,13 @@ def input_grad(d: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     return g
 
 
-def wgan_gp_penalty(d: Callable, real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def wgan_gp_penalty(d: Callable, real: Tensor, fake: Tensor, generator: torch.Generator | None = None,
+                    device: torch.device | str | None = None) -> Tensor:
     """Gulrajani et al. 2017: E_x̂[(||∇D(x̂)||_2 - 1)^2] at x̂ = eps*x + (1-eps)*G(z), eps ~ U[0,1]
     drawn per sample, i.e. on random points of straight lines between real and fake samples."""
-    eps = torch.rand(real.shape[:-1] + (1,), generator=generator, device=real.device)
+    # eps is drawn on the generator's device (a seeded CPU stream) and then moved to the data's, so
+    # the same seed gives the same interpolates on CPU and CUDA
+    eps = torch.rand(real.shape[:-1] + (1,), generator=generator).to(device or real.device)
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     g = input_grad(d, x_hat)
     return _m((g.norm(dim=-1) - 1) ** 2)

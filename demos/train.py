@@ -118,7 +118,7 @@ class Run:
         if su.gp_weight:  # penalty on the packed, normalised inputs D actually sees
             loss = loss + su.gp_weight * losses.wgan_gp_penalty(
                 lambda x: self.D(x, params), pack_samples(real / self.scale, su.pack),
-                pack_samples(fake / self.scale, su.pack), self.gens[0])
+                pack_samples(fake / self.scale, su.pack), self.gens[0], self.device)
         if su.r1_weight:
             loss = loss + su.r1_weight * losses.r1_penalty(lambda x: self.D(x, params),
                                                             pack_samples(real / self.scale, su.pack))

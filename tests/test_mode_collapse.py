@@ -72,9 +72,13 @@ def test_short_live_rerun_agrees_with_shipped_ring():
     live = mc.run(mc.Config(seed=500), ["gan", "pacgan"], 4)
     for v in ("gan", "pacgan"):
         s, l = shipped["variants"][v], live["variants"][v]
-        # 4 fresh seeds against 8 shipped: means agree within 2 modes / 0.15 HQ
-        assert abs(l["mean"]["modes"] - s["mean"]["modes"]) <= 2.0, v
-        assert abs(l["mean"]["hq_fraction"] - s["mean"]["hq_fraction"]) <= 0.15, v
+        # 4 fresh seeds against 8 shipped: the means agree within 3 standard errors of their
+        # difference (pooled sd) plus a small floor, a two-sample check that still fails when
+        # the shipped file no longer describes what the code does (e.g. PacGAN's HQ 0.82 +- 0.01)
+        for metric, floor in (("modes", 0.5), ("hq_fraction", 0.05)):
+            sd = max(s["sd"][metric], l["sd"][metric])
+            tol = 3 * sd * (1 / 4 + 1 / 8) ** 0.5 + floor
+            assert abs(l["mean"][metric] - s["mean"][metric]) <= tol, (v, metric, l["mean"][metric], s["mean"][metric])
 
 
 def test_corrupt_or_missing_shipped_file_gives_a_clear_message(tmp_path):
