@@ -121,6 +121,11 @@ class JobRegistry:
             if owner in job.watchers:
                 self.cancel(job, owner)
 
+    def active_watchers(self) -> int:
+        """How many sessions are watching a queued or running job (pages poll slower when many do)."""
+        with self._lock:
+            return sum(len(j.watchers) for j in self._jobs.values() if not j.done)
+
     def stats(self) -> dict:
         with self._lock:
             states = [j.state for j in self._jobs.values()]

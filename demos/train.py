@@ -205,7 +205,8 @@ def train(setups: dict[str, GanSetup], ts: TrainSettings, seeds: Sequence[int], 
                     c[k].append(m[k].mean().item())
                 c["d_loss"].append(out["d_loss"].nanmean().item())
                 c["g_loss"].append(out["g_loss"].nanmean().item())
-                live[name] = {"samples": samples[0, :600].cpu().tolist(), "heatmap": run.d_heatmap(),
+                # live frames are smaller than the final one: every poll of every watcher ships them
+                live[name] = {"samples": samples[0, :400].cpu().tolist(), "heatmap": run.d_heatmap(res=28),
                               "metrics": {k: v.tolist() for k, v in m.items()}}
             spent[name] += time.perf_counter() - t
         if frame and on_event:

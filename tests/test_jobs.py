@@ -159,3 +159,28 @@ def test_corrupt_cache_entry_is_dropped_and_recomputed(tmp_path):
     (g,) = tmp_path.glob("*.json")
     g.rename(cache._path(("z",)))  # a file under another key's name is never served as it
     assert cache.get(("z",)) is None
+
+
+def test_poll_interval_grows_with_watchers():
+    from app_pages.live import POLL_S, poll_interval
+
+    assert poll_interval(1) == POLL_S
+    assert poll_interval(10) > POLL_S
+    assert poll_interval(30) == poll_interval(300) == 2.5
+
+
+def test_active_watchers_counts_unfinished_jobs():
+    reg = JobRegistry(workers=1, threads_per_job=1)
+    gate = threading.Event()
+
+    def blocker(on_event, should_stop):
+        gate.wait(5)
+        return {}
+
+    a = reg.submit(("a",), blocker, "u1")
+    reg.submit(("a",), blocker, "u2")
+    b = reg.submit(("b",), blocker, "u3")
+    assert reg.active_watchers() == 3
+    gate.set()
+    wait(a), wait(b)
+    assert reg.active_watchers() == 0
