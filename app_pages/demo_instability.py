@@ -178,27 +178,4 @@ key = (ins.DEMO_ID, ins.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_k
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
     live.start(slot, key, lambda on_event, should_stop: ins.run(cfg, list(pair), seeds, on_event, should_stop))
 
-job = live.current_job(slot)
-if job is not None and job.key != key:
-    job = None  # the controls changed since that run
-
-
-def draw_live(event):
-    if event:
-        draw(event["variants"], event["curves"], f"step {event['step']}/{event['total']}")
-    else:
-        draw({}, {}, "starting…")
-
-
-if job is not None and not job.done:
-    live.watch(slot, draw_live)
-elif job is not None and job.state == "done":
-    show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
-                            f"{job.result['variants'][fix]['device']}.")
-elif job is not None and job.state == "failed":
-    st.error(f"The run failed: {job.error}")
-elif shipped is not None:
-    show_result(shipped, "Shipped result for the default settings (press Run live to reproduce it).")
-else:
-    draw({}, {}, "")
-    st.caption("Press Run to train both GANs live.")
+live.show(slot, key, draw, show_result, shipped, seeds, fix, fmt="{}")

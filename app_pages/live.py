@@ -84,3 +84,34 @@ def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Jo
 
     _poll()
     return job
+
+
+def show(slot: str, key: tuple, draw: Callable, show_result: Callable, shipped: Optional[dict],
+         seeds: int, fix: str, fmt: str = "({})") -> None:
+    """The lower half every side-by-side demo page shares: the live job for this view (polled),
+    its final result, its failure, else the shipped result, else empty plots.
+
+    ``draw(frames, curves, step_text)`` draws failure and fix; ``show_result(result, origin)`` draws
+    a finished result; ``fmt`` wraps the step text (e.g. "({})" -> "(step 3/10)")."""
+    job = current_job(slot)
+    if job is not None and job.key != key:
+        job = None  # the controls changed since that run: it no longer describes this view
+
+    def draw_live(event):
+        if event:
+            draw(event["variants"], event["curves"], fmt.format(f"step {event['step']}/{event['total']}"))
+        else:
+            draw({}, {}, fmt.format("starting…"))
+
+    if job is not None and not job.done:
+        watch(slot, draw_live)
+    elif job is not None and job.state == "done":
+        show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
+                                f"{job.result['variants'][fix]['device']}.")
+    elif job is not None and job.state == "failed":
+        st.error(f"The run failed: {job.error}")
+    elif shipped is not None:
+        show_result(shipped, "Shipped result for the default settings (press Run live to reproduce it).")
+    else:
+        draw({}, {}, "")
+        st.caption("Press Run to train both GANs live.")
