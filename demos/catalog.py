@@ -115,6 +115,25 @@ CATALOG: dict[str, DemoInfo] = {
                 "r1": "R1 gradient penalty",
             },
         ),
+        DemoInfo(
+            id="tissue_patches",
+            title="Mode collapse on biomedical image patches",
+            challenge="mode_collapse",
+            summary="A small convolutional GAN on 16x16 patches of five real modalities (histology, fundus, "
+            "microscopy, retina, CT phantom) draws one tissue; a patch classifier counts the modalities each "
+            "fix recovers.",
+            failure="plain",
+            default_fix="batchnorm",
+            module="demos.tissue_patches",
+            variants={
+                "plain": "No normalisation (failure)",
+                "batchnorm": "Batch normalisation (DCGAN)",
+                "mbstd": "Minibatch standard deviation",
+                "pacgan": "Packing (PacGAN)",
+                "sn_hinge": "Spectral norm + hinge loss",
+                "diffaug": "DiffAugment",
+            },
+        ),
     ]
 }
 

@@ -63,3 +63,24 @@ def test_bad_input_exits_2_with_a_clear_message(args, message):
 def test_unknown_demo():
     r = cli("run", "nope")
     assert r.returncode == 2 and "unknown demo 'nope'" in r.stderr
+
+
+def test_run_tissue_patches_writes_the_issue_metrics(tmp_path):
+    out_json = tmp_path / "tp.json"
+    r = cli("run", "tissue_patches", "--variants", "plain,mbstd", "--seeds", "2", "--steps", "20",
+            "--set", "eval_samples=200", "--json", str(out_json), "--quiet", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out_json.read_text())
+    assert res["demo"] == "tissue_patches" and res["seeds"] == [0, 1] and res["config"]["steps"] == 20
+    for v in ("plain", "mbstd"):
+        var = res["variants"][v]
+        assert len(var["per_seed"]) == 2
+        for p in var["per_seed"]:
+            assert {"modes", "reverse_kl", "diversity", "frechet_classifier", "wall_time_s"} <= set(p)
+            assert 0 <= p["modes"] <= 5 and p["wall_time_s"] > 0
+        assert len(var["grid"]) == 36
+
+
+def test_run_tissue_patches_rejects_unknown_variant():
+    r = cli("run", "tissue_patches", "--variants", "plain,aiin", "--quiet")
+    assert r.returncode == 2 and "unknown variant(s) aiin" in r.stderr

@@ -1,0 +1,327 @@
+r"""Mode collapse on real biomedical patches: a small convolutional GAN draws one tissue; fixes draw all.
+
+The data are 16 x 16 grayscale patches of five modalities cut from images that ship with
+scikit-image (:mod:`demos.patches`): histology, fundus photograph, phase microscopy, retinal detail
+and a CT phantom; the target is their uniform mixture. The GAN is a DCGAN-shaped pair,
+
+    G: z (32) -> linear -> 64 x 4 x 4 -> ReLU -> up-conv -> 32 x 8 x 8 -> ReLU -> up-conv -> 1 x 16 x 16 -> tanh
+    D: 1 x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> 64 x 4 x 4 -> LReLU -> linear -> logit
+
+(4x4 kernels, stride 2; weights ~ N(0, 0.02); Adam, beta1 = 0.5), trained with the non-saturating
+loss  min_D -E[log D(x)] - E[log(1 - D(G(z)))],  min_G -E[log D(G(z))].
+
+The failure (``plain``) is that pair *without normalisation layers*. At initialisation G's output
+barely depends on z (small weights, nothing rescales the activations), so every sample is nearly
+the same patch; G then moves its whole output toward whatever D currently rates as real, and it
+settles on one modality (here, in almost every seed, the grainy histology stain): inter-class
+collapse, with G's other four modalities missing. Radford et al. (2016) name this: batch
+normalisation "proved critical ... preventing the generator from collapsing all samples to a
+single point".
+
+Each fix is one change to that failure:
+
+* ``batchnorm`` -- the DCGAN recipe: batch normalisation after every hidden layer of G and of D
+  but the first of D, h <- gamma (h - mu_B) / sigma_B + beta with batch statistics, so G's
+  activations keep unit spread over the batch (z matters from step 1) and D's features are
+  compared with their batch.
+* ``mbstd`` -- minibatch standard deviation (Karras et al. 2018): D's last feature map gets one
+  more channel, s = mean_{c,i,j} sqrt(Var_batch h_cij + 1e-8), small for a batch of look-alikes.
+* ``pacgan`` -- packing (Lin et al. 2018): D judges ``pack`` patches stacked as channels; packs of
+  fakes from one modality are easy to tell from real packs, which mix modalities.
+* ``sn_hinge`` -- spectral normalisation of every D layer, W <- W / sigma_max(W) by one power
+  iteration per step (Miyato et al. 2018), with the hinge loss
+  L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], L_G = -E[D(G(z))].
+* ``diffaug`` -- DiffAugment (Zhao et al. 2020): D sees T(x) and T(G(z)) for both players'
+  updates, T = random brightness, contrast, translation (1/8) and cutout (1/2), differentiable so
+  G learns through it; against D memorising a small training set.
+
+Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL of the modality
+histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
+the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
+failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
+Measured over 8 seeds (README, "Mode collapse on biomedical image patches"): the failure 8/8,
+batch norm 8/8; minibatch stddev, packing, SN + hinge and DiffAugment do *not* undo this
+collapse at these settings (0-1/8), and the page says so beside their numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from . import losses, patches
+from .config import bounded, check
+from .metrics import mean_sd
+from .nets import pick_device, seed_generator
+from .train import torch_threads
+
+DEMO_ID = "tissue_patches"
+CODE_VERSION = "tissue_patches/1"
+SIZE = 16  # patch side (pixels); the classifier ships weights for this size
+GRID = 36  # patches per sample grid in live events and results (6 x 6)
+
+
+@dataclass(frozen=True)
+class Config:
+    steps: int = field(default=2000, metadata=bounded(10, 20000, "generator steps"))
+    batch: int = field(default=32, metadata=bounded(8, 256, "patches per batch (before packing)"))
+    z_dim: int = field(default=32, metadata=bounded(2, 128, "latent dimension"))
+    lr_g: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
+    lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
+    pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: patches per discriminator input"))
+    eval_samples: int = field(default=500, metadata=bounded(100, 4000, "generated patches scored per seed"))
+    seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
+    eval_every: int = field(default=200, metadata=bounded(10, 5000, "steps between live frames"))
+    device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a variant changes; the defaults are the failure."""
+
+    g_norm: bool = False  # batch norm in G (after each hidden layer)
+    d_norm: bool = False  # batch norm in D (every hidden layer but the first)
+    mbstd: bool = False
+    pack: int = 1
+    spectral: bool = False
+    loss: str = "nonsaturating"
+    diffaug: bool = False
+
+
+VARIANTS: dict[str, tuple[str, Callable[[Config], Setup]]] = {
+    "plain": ("No normalisation (failure)", lambda c: Setup()),
+    "batchnorm": ("Batch normalisation (DCGAN)", lambda c: Setup(g_norm=True, d_norm=True)),
+    "mbstd": ("Minibatch standard deviation", lambda c: Setup(mbstd=True)),
+    "pacgan": ("Packing (PacGAN)", lambda c: Setup(pack=c.pack)),
+    "sn_hinge": ("Spectral norm + hinge loss", lambda c: Setup(spectral=True, loss="hinge")),
+    "diffaug": ("DiffAugment", lambda c: Setup(diffaug=True)),
+}
+METRICS = ("modes", "reverse_kl", "diversity", "frechet_classifier", "hq_fraction")
+
+
+# The networks (seeds as channel groups), spectral norm and DiffAugment: demos/patch_nets.py
+from .patch_nets import Discriminator, Generator, _spectral, diff_augment  # noqa: E402,F401 (tests use _spectral)
+
+
+# ---- training: every variant in lockstep, so the page shows failure and fix at the same step -------
+class PatchRun:
+    """Networks, optimisers and random streams of one variant over S seeds."""
+
+    def __init__(self, su: Setup, cfg: Config, seeds: Sequence[int], device: torch.device):
+        self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
+        self.data = patches.build(SIZE)
+        self.G = Generator(seeds, cfg.z_dim, su.g_norm).to(device)  # G stays in train mode: batch statistics
+        self.D = Discriminator(seeds, su).to(device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+        self.gens = [seed_generator(s, 3) for s in seeds]  # data + noise, per seed (CPU)
+        self.aug_gens = [seed_generator(s, 5) for s in seeds]
+        # the same latent points at every frame (the grid shows one set of patches evolving), and
+        # drawn from their own stream: evaluating never changes the training run
+        self.eval_z = torch.stack([torch.randn(cfg.eval_samples, cfg.z_dim, generator=seed_generator(s, 7))
+                                   for s in seeds]).to(device)
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[su.loss]
+
+    def real(self, n: int) -> torch.Tensor:
+        return torch.stack([self.data.sample(n, g)[0][:, 0] for g in self.gens], 1).to(self.device)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.stack([torch.randn(n, self.cfg.z_dim, generator=g) for g in self.gens]).to(self.device)
+
+    def d(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (S, B) for patches x (B*pack, S, 16, 16): packed, then augmented if DiffAugment."""
+        m, s = self.su.pack, len(self.seeds)
+        x = x.view(-1, m, s, SIZE, SIZE).transpose(1, 2).reshape(-1, s * m, SIZE, SIZE)
+        return self.D(diff_augment(x, self.aug_gens) if self.su.diffaug else x)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.cfg.batch * self.su.pack
+        fake = self.G(self.noise(n))
+        d_loss = self.d_loss_fn(self.d(self.real(n)), self.d(fake.detach()))
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
+        self.opt_d.step()
+        g_loss = self.g_loss_fn(self.d(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()
+        self.opt_g.step()
+        return d_loss.detach(), g_loss.detach()
+
+    @torch.no_grad()
+    def sample(self) -> torch.Tensor:
+        """The evaluation patches of every seed: (S, eval_samples, 1, 16, 16) on the CPU."""
+        return self.G(self.eval_z).transpose(0, 1).unsqueeze(2).float().cpu()
+
+    def generator_state(self, i: int) -> dict[str, torch.Tensor]:
+        """Seed i's generator alone: the slice of every stacked tensor (loads into Generator([seed]))."""
+        s = len(self.seeds)
+        return {k: (v.reshape(s, -1)[i].reshape((1 if v.shape[0] == s else v.shape[0] // s, *v.shape[1:]))
+                    if v.dim() else v).detach().cpu().clone() for k, v in self.G.state_dict().items()}
+
+
+def grid(x: torch.Tensor, n: int = GRID) -> list:
+    """The first n patches (n, 1, 16, 16) as nested lists rounded to 0.01 (JSON for the page)."""
+    return torch.nan_to_num(x[:n, 0], 0.0).clamp(-1, 1).mul(100).round().div(100).tolist()
+
+
+def train(setups: dict[str, Setup], cfg: Config, seeds: Sequence[int], on_event=None, should_stop=None) -> dict:
+    from .patch_classifier import judge
+
+    device = pick_device(cfg.device)
+    jd = judge(SIZE, device)  # the classifier scores on the training device (CUDA when there is one)
+    runs = {v: PatchRun(su, cfg, seeds, device) for v, su in setups.items()}
+    curves = {v: {"step": [], **{m: [] for m in METRICS}, "d_loss": [], "g_loss": []} for v in runs}
+    diverged = {v: [None] * len(seeds) for v in runs}
+    spent = {v: 0.0 for v in runs}
+    stopped, step, scores = False, 0, {}
+    for step in range(1, cfg.steps + 1):
+        frame = step % cfg.eval_every == 0 or step == cfg.steps or step == 1
+        live = {}
+        for v, run in runs.items():
+            if all(d is not None for d in diverged[v]):
+                continue  # every seed diverged: nothing left to train
+            t = time.perf_counter()
+            d_loss, g_loss = run.step()
+            for i in torch.nonzero(~(torch.isfinite(d_loss) & torch.isfinite(g_loss))).flatten().tolist():
+                diverged[v][i] = diverged[v][i] or step
+            spent[v] += time.perf_counter() - t
+            if frame:
+                x = run.sample()
+                scores[v] = [jd.score(x[i]) for i in range(len(seeds))]
+                c = curves[v]
+                c["step"].append(step)
+                for m in METRICS:
+                    c[m].append(mean_sd([p[m] for p in scores[v]])[0])
+                c["d_loss"].append(d_loss.nanmean().item())
+                c["g_loss"].append(g_loss.nanmean().item())
+                live[v] = {"grid": grid(x[0]), "metrics": scores[v]}
+        if frame and on_event:
+            on_event({"step": step, "total": cfg.steps, "variants": live,
+                      "curves": {v: {k: list(x) for k, x in c.items()} for v, c in curves.items()}})
+        if should_stop and should_stop():
+            stopped = True
+            break
+    out = {}
+    for v, run in runs.items():
+        x = run.sample()
+        per_seed = [jd.score(x[i]) | {"wall_time_s": spent[v]} for i in range(len(seeds))]
+        out[v] = {"per_seed": per_seed, "curves": curves[v], "diverged_at": diverged[v], "steps_done": step,
+                  "stopped": stopped, "grid": grid(x[0]), "wall_time_s": spent[v], "device": str(device),
+                  "generator_seed0": run.generator_state(0)}
+    return out
+
+
+def real_reference(n: int = 500, seed: int = 99) -> dict:
+    """The metrics of n real training patches drawn afresh (what a generator that had learnt the
+    training distribution exactly would score, finite-sample noise included) and a grid."""
+    from .patch_classifier import judge
+
+    x, _ = patches.build(SIZE).sample(n, torch.Generator().manual_seed(seed))
+    return judge(SIZE).score(x) | {"grid": grid(x)}
+
+
+def run(cfg: Config, variants: list[str], seeds: int = 4, on_event=None, should_stop=None,
+        save_samples: Optional[Path] = None, threads: Optional[int] = None, checkpoints: Optional[Path] = None) -> dict:
+    """Train each variant on ``seeds`` seeds (batched) and summarise, per the demo contract."""
+    cfg = check(cfg)
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    t0 = time.perf_counter()
+    out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
+           "seeds": [cfg.seed + i for i in range(seeds)], "variants": {}}
+    with torch_threads(threads):
+        runs = train({v: VARIANTS[v][1](cfg) for v in variants}, cfg, out["seeds"], on_event, should_stop)
+        out["real"] = real_reference()
+    for v, r in runs.items():
+        summary = {m: mean_sd([p[m] for p in r["per_seed"]]) for m in METRICS}
+        state = r.pop("generator_seed0")
+        out["variants"][v] = {"label": VARIANTS[v][0], **r, "mean": {m: s[0] for m, s in summary.items()},
+                              "sd": {m: s[1] for m, s in summary.items()}}
+        if checkpoints is not None:
+            save_checkpoint(state, cfg, v, out["seeds"][0], checkpoint_path(v, checkpoints))
+        if save_samples is not None:
+            Path(save_samples).mkdir(parents=True, exist_ok=True)
+            np.save(Path(save_samples) / f"{v}_grid_seed{out['seeds'][0]}.npy", np.array(r["grid"], np.float32))
+    out["stopped"] = any(r["stopped"] for r in runs.values())
+    out["wall_time_s"] = time.perf_counter() - t0
+    return out
+
+
+# ---- claims, shipped results, checkpoints ----------------------------------------------------------
+INTRA_FACTOR = 2.0  # intra-class collapse: mean pairwise SSIM within modalities >= 2x the real patches
+
+
+def success(result: dict, variant: str, kind: str) -> list[bool]:
+    """Per seed, whether the claim holds.
+
+    Failure: inter-class collapse (at most 2 of the 5 modalities covered, or reverse KL >= 0.7: one
+    modality holds most patches) *or* intra-class collapse (patches within a modality at least
+    twice as alike, by mean pairwise SSIM, as real patches are). Fix: at least 4 modalities covered
+    with reverse KL <= 0.35."""
+    ps = result["variants"][variant]["per_seed"]
+    if kind == "failure":
+        intra = INTRA_FACTOR * result["real"]["diversity"]
+        return [p["modes"] <= 2 or p["reverse_kl"] >= 0.7 or (p["diversity"] or 0) >= intra for p in ps]
+    return [p["modes"] >= 4 and p["reverse_kl"] <= 0.35 for p in ps]
+
+
+def checkpoint_path(variant: str, root: Optional[Path] = None) -> Path:
+    from . import pretrained
+
+    return (root or pretrained.ROOT) / f"{DEMO_ID}_{variant}_G.pt"
+
+
+def save_checkpoint(state: dict, cfg: Config, variant: str, seed: int, path: Path) -> None:
+    """Seed ``seed``'s generator in half precision (a few hundred kB), with what it was trained by."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"code_version": CODE_VERSION, "variant": variant, "seed": seed, "z_dim": cfg.z_dim,
+                "config": {k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float))},
+                "state": {k: v.half() if v.is_floating_point() else v for k, v in state.items()}}, path)
+
+
+def load_generator(path: Path, variant: str, cfg: Config) -> Generator:
+    """A shipped generator (weights_only=True). Raises PretrainedError naming the file and problem."""
+    from .pretrained import PretrainedError
+
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PretrainedError(f"{path.name}: no shipped generator (file missing)") from None
+    except Exception as e:  # truncated, not a torch file, or pickled code that weights_only refuses
+        raise PretrainedError(f"{path.name}: cannot be read as a weights file ({type(e).__name__})") from None
+    want = {k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float))}
+    if not isinstance(ck, dict) or ck.get("code_version") != CODE_VERSION or ck.get("variant") != variant:
+        raise PretrainedError(f"{path.name}: not a {CODE_VERSION} generator of variant {variant!r}")
+    if ck.get("config") != want:
+        raise PretrainedError(f"{path.name}: trained with another configuration; regenerate it with "
+                              "python -m demos pretrain tissue_patches")
+    g = Generator([ck["seed"]], ck["z_dim"], VARIANTS[variant][1](cfg).g_norm)
+    try:
+        g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+        raise PretrainedError(f"{path.name}: weights do not fit the generator ({str(e)[:100]})") from None
+    return g
+
+
+@torch.no_grad()
+def draw(g: Generator, n: int, seed: int) -> torch.Tensor:
+    """n fresh patches (n, 1, 16, 16) from a single-seed generator."""
+    z = torch.randn(1, n, g.fc.shape[1], generator=torch.Generator().manual_seed(seed))
+    return g(z)  # (n, S=1, 16, 16): the one seed's channel is the patch's channel
+
+
+def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, variants: Optional[list[str]] = None) -> list[Path]:
+    """Regenerate the shipped result (every variant, default config) and seed-0 generators."""
+    from . import pretrained
+
+    result = run(Config(), variants or list(VARIANTS), seeds, on_event=on_event,
+                 checkpoints=Path(root) if root else pretrained.ROOT)
+    path = pretrained.path_for(DEMO_ID, "default", root)
+    pretrained.save(result, path)
+    return [path, *(checkpoint_path(v, root) for v in result["variants"])]

@@ -1,0 +1,195 @@
+"""demos/tissue_patches.py: each switch is what its label says (packing stacks patches as channels,
+minibatch stddev adds a batch-statistic channel, spectral norm makes sigma_max = 1 with the hinge
+loss, DiffAugment is differentiable and only in D's view), seeds batched as channel groups train
+exactly like one seed alone, and the shipped results and generators load, match their configs and
+fail clearly when corrupt. The demo's claim itself is checked over seeds in test_tissue_patches_claim.py."""
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from demos import losses, pretrained, tissue_patches as tp
+from demos.catalog import CATALOG
+from demos.config import ConfigError, from_overrides
+
+SEEDS = [3, 4]
+
+
+def test_config_rejects_unknown_and_out_of_range():
+    with pytest.raises(ConfigError, match="unknown config key 'colour'"):
+        from_overrides(tp.Config, {"colour": "red"})
+    with pytest.raises(ConfigError, match="pack"):
+        from_overrides(tp.Config, {"pack": "1"})
+    with pytest.raises(ConfigError, match="steps"):
+        from_overrides(tp.Config, {"steps": "0"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        tp.Config().steps = 3  # type: ignore[misc]
+
+
+def test_variants_change_one_thing_each():
+    cfg = tp.Config()
+    base = tp.VARIANTS["plain"][1](cfg)
+    assert base == tp.Setup()
+    for v, (_, make) in tp.VARIANTS.items():
+        su = make(cfg)
+        changed = {f.name for f in dataclasses.fields(su) if getattr(su, f.name) != getattr(base, f.name)}
+        expected = {"plain": set(), "batchnorm": {"g_norm", "d_norm"}, "mbstd": {"mbstd"}, "pacgan": {"pack"},
+                    "sn_hinge": {"spectral", "loss"}, "diffaug": {"diffaug"}}[v]
+        assert changed == expected, v
+    assert tp.VARIANTS["pacgan"][1](cfg).pack == cfg.pack
+    assert tp.VARIANTS["sn_hinge"][1](cfg).loss == "hinge"
+
+
+def test_batched_seeds_equal_each_seed_alone():
+    """Seed s in channel group s: the same weights and outputs as a one-seed network."""
+    z = torch.randn(2, 5, 32)
+    g2, g_a, g_b = tp.Generator(SEEDS, 32, False), tp.Generator(SEEDS[:1], 32, False), tp.Generator(SEEDS[1:], 32, False)
+    out = g2(z)
+    assert out.shape == (5, 2, 16, 16)
+    assert torch.allclose(out[:, :1], g_a(z[:1]), atol=1e-6) and torch.allclose(out[:, 1:], g_b(z[1:]), atol=1e-6)
+    for su in (tp.Setup(), tp.Setup(mbstd=True), tp.Setup(pack=2)):
+        d2, d_a = tp.Discriminator(SEEDS, su), tp.Discriminator(SEEDS[:1], su)
+        x = torch.randn(6, 2 * su.pack, 16, 16)
+        assert torch.allclose(d2(x)[0], d_a(x[:, :su.pack])[0], atol=1e-5), su
+
+
+def test_generator_state_of_one_seed_loads_into_a_one_seed_generator():
+    run = tp.PatchRun(tp.Setup(g_norm=True), tp.Config(eval_samples=100), SEEDS, torch.device("cpu"))
+    run.step()
+    g = tp.Generator(SEEDS[1:], 32, True)
+    g.load_state_dict(run.generator_state(1))
+    z = torch.randn(1, 7, 32)
+    run.G.eval(), g.eval()
+    assert torch.allclose(run.G(torch.cat([torch.randn(1, 7, 32), z]))[:, 1:], g(z), atol=1e-5)
+
+
+def test_packing_stacks_pack_patches_as_channels():
+    """PacGAN: D's input has `pack` channels per seed, made of `pack` distinct generated patches."""
+    cfg = tp.Config(eval_samples=100, batch=8, pack=3)
+    run = tp.PatchRun(tp.Setup(pack=3), cfg, SEEDS, torch.device("cpu"))
+    assert run.D.convs[0].in_channels == 2 * 3
+    seen = {}
+    real_forward = run.D.forward
+    run.D.forward = lambda x: seen.setdefault("x", x) is not None and real_forward(x)
+    x = torch.randn(8 * 3, 2, 16, 16)  # (B*pack, S, 16, 16)
+    logits = run.d(x)
+    assert logits.shape == (2, 8)  # one logit per pack of 3
+    packed = seen["x"]
+    assert packed.shape == (8, 2 * 3, 16, 16)
+    # pack j of seed s holds patches 3j, 3j+1, 3j+2 of that seed
+    assert torch.equal(packed[1, 3:6], x[3:6, 1]) and torch.equal(packed[0, 0:3], x[0:3, 0])
+
+
+def test_minibatch_stddev_channel_is_the_batch_spread():
+    """The extra channel D sees is s = mean sqrt(Var_batch h + 1e-8): 1e-4 for a batch of identical
+    patches, much more for varied ones. Measured as the logit difference against the same D
+    without the channel (its weights on the channel's 16 positions times s)."""
+    d = tp.Discriminator([0], tp.Setup(mbstd=True))
+    assert d.fc.shape[1] == (d.ch[-1] + 1) * 16
+    d_plain = tp.Discriminator([0], tp.Setup())
+    d_plain.load_state_dict({k: v for k, v in d.state_dict().items() if k != "fc"}, strict=False)
+    with torch.no_grad():
+        d_plain.fc.copy_(d.fc[:, :-16])
+        w_sd = d.fc[0, -16:].sum()
+
+        def s_of(x):
+            return ((d(x) - d_plain(x)) / w_sd).flatten()
+
+        same = s_of(torch.randn(1, 1, 16, 16).repeat(8, 1, 1, 1))
+        assert torch.allclose(same, torch.full_like(same, 1e-4), rtol=1e-2)
+        varied = s_of(torch.rand(8, 1, 16, 16) * 2 - 1)
+        assert torch.allclose(varied, varied[:1].expand_as(varied))  # one value for the whole batch
+        assert varied[0] > 50 * same[0]
+
+
+def test_spectral_norm_makes_sigma_max_one_and_sn_hinge_uses_the_hinge_loss():
+    d = tp.Discriminator(SEEDS, tp.Setup(spectral=True, loss="hinge"))
+    w = d.convs[1].weight
+    for _ in range(300):  # power iterations converge
+        wn = tp._spectral(w, d.u1)
+    mats = wn.reshape(2, d.ch[1], -1)
+    sig = torch.linalg.matrix_norm(mats, ord=2)
+    assert torch.allclose(sig, torch.ones(2), atol=5e-3), sig
+    d_loss, g_loss = losses.LOSSES["hinge"]
+    real, fake = torch.tensor([[2.0, 0.5]]), torch.tensor([[-2.0, 0.5]])
+    assert torch.allclose(d_loss(real, fake), torch.tensor([(0 + 0.5 + 0 + 1.5) / 2]))
+    assert torch.allclose(g_loss(fake), torch.tensor([(2.0 - 0.5) / 2]))
+
+
+def test_diffaugment_is_differentiable_reproducible_and_changes_the_patch():
+    x = torch.rand(4, 2, 16, 16, requires_grad=True)
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (1, 2)]  # noqa: E731
+    y1, y2 = tp.diff_augment(x, gens()), tp.diff_augment(x, gens())
+    assert torch.equal(y1, y2) and not torch.allclose(y1, x)
+    y1.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # cutout zeroes a square of a quarter of the area per patch (after translation): some zeros in every patch
+    assert ((y1.detach() == 0).flatten(1).float().mean(1) >= 0.2).all()
+
+
+def test_diffaugment_reaches_d_only_when_switched_on():
+    cfg = tp.Config(eval_samples=100, batch=4)
+    x = torch.rand(4, 2, 16, 16)
+    on, off = (tp.PatchRun(tp.Setup(diffaug=f), cfg, SEEDS, torch.device("cpu")) for f in (True, False))
+    off.D.load_state_dict(on.D.state_dict())
+    assert not torch.allclose(on.d(x), off.d(x))
+    assert torch.allclose(off.d(x), off.d(x))  # no randomness without augmentation
+
+
+def test_saturating_label_is_not_used_here_and_g_loss_is_non_saturating():
+    """The demo's default loss is the non-saturating -log D(G(z)) (softplus(-logit))."""
+    d_loss, g_loss = losses.LOSSES[tp.Setup().loss]
+    logit = torch.tensor([[-3.0, 0.0, 3.0]])
+    assert torch.allclose(g_loss(logit), F.softplus(-logit).mean(1))
+
+
+def test_shipped_result_loads_and_matches_the_default_config():
+    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, "default"), tp.CODE_VERSION)
+    assert res["config"] == json.loads(json.dumps(dataclasses.asdict(tp.Config())))
+    assert set(res["variants"]) == set(tp.VARIANTS)
+    for v, r in res["variants"].items():
+        assert len(r["per_seed"]) == len(res["seeds"]) >= 8
+        assert {"modes", "reverse_kl", "diversity", "frechet_classifier", "wall_time_s"} <= set(r["per_seed"][0])
+        assert len(r["grid"]) == tp.GRID and len(r["curves"]["step"]) >= 5
+    assert res["real"]["modes"] == 5
+
+
+def test_shipped_generators_load_and_reproduce_their_modality_counts():
+    """The seed-0 checkpoint is the generator of the shipped result: fresh draws from it cover the
+    number of modalities the result recorded for that seed (within one)."""
+    from demos.patch_classifier import judge
+
+    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, "default"), tp.CODE_VERSION)
+    info = CATALOG[tp.DEMO_ID]
+    for v in (info.failure, info.default_fix):
+        g = tp.load_generator(tp.checkpoint_path(v), v, tp.Config())
+        s = judge(tp.SIZE).score(tp.draw(g, 500, seed=123))
+        assert abs(s["modes"] - res["variants"][v]["per_seed"][0]["modes"]) <= 1, v
+
+
+def test_missing_corrupt_or_stale_generators_are_named(tmp_path):
+    cfg = tp.Config()
+    with pytest.raises(pretrained.PretrainedError, match="nope.pt: no shipped generator"):
+        tp.load_generator(tmp_path / "nope.pt", "plain", cfg)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(pretrained.PretrainedError, match="bad.pt: cannot be read"):
+        tp.load_generator(bad, "plain", cfg)
+    good = tp.checkpoint_path("plain")
+    with pytest.raises(pretrained.PretrainedError, match="another configuration"):
+        tp.load_generator(good, "plain", dataclasses.replace(cfg, steps=cfg.steps + 1))
+    with pytest.raises(pretrained.PretrainedError, match="variant 'mbstd'"):
+        tp.load_generator(good, "mbstd", cfg)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes(good.read_bytes()[:1000])
+    with pytest.raises(pretrained.PretrainedError, match="trunc.pt: cannot be read"):
+        tp.load_generator(trunc, "plain", cfg)
+
+
+def test_corrupt_shipped_result_is_a_clear_error(tmp_path):
+    p = tmp_path / "tissue_patches_default.json"
+    p.write_text("{not json")
+    with pytest.raises(pretrained.PretrainedError, match="tissue_patches_default.json: not valid JSON"):
+        pretrained.load(p, tp.CODE_VERSION)
