@@ -1,0 +1,89 @@
+"""AppTest of the tissue-patch page: the shipped comparison first (grids, curves, table), URL
+state, friendly messages for bad URLs, a missing shipped result falls back to a live run, and a
+short live run through the job queue reaches its table."""
+import time
+
+from streamlit.testing.v1 import AppTest
+
+from demos import pretrained
+
+PAGE = "../app_pages/demo_tissue_patches.py"
+
+
+def page(**params) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def result_table(at):
+    """The comparison table (the page also shows a table of data sources)."""
+    return next((d.value for d in at.dataframe if "claim holds in" in d.value.columns), None)
+
+
+def images(at) -> int:
+    def walk(node) -> int:
+        return (type(node).__name__ == "Image") + sum(walk(c) for c in getattr(node, "children", {}).values())
+    return walk(at._tree)
+
+
+def texts(at) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
+                    for e in getattr(at, kind))
+
+
+def test_opens_with_the_shipped_comparison():
+    at = page()
+    assert not at.exception
+    assert images(at) == 3  # failure, fix and real sample grids
+    assert len(at.get("plotly_chart")) == 4  # modalities, reverse KL, SSIM, Fréchet
+    assert "Shipped result" in texts(at)
+    table = result_table(at)
+    assert list(table[""]) == ["No normalisation (failure)", "Batch normalisation (DCGAN)", "Real patches"]
+    assert "8/8 seeds" in " ".join(table["claim holds in"])
+
+
+def test_fix_in_url_preselects_it():
+    at = page(variant="mbstd")
+    assert not at.exception
+    assert at.selectbox(key="variant").value == "mbstd"
+    assert "Minibatch standard deviation" in texts(at)
+
+
+def test_unknown_fix_and_out_of_range_numbers_get_friendly_handling():
+    at = page(variant="bogus", tp_seeds="999", tp_steps="-4", tp_lr_g="banana")
+    assert not at.exception
+    assert any("bogus" in w.value for w in at.warning)
+    assert at.selectbox(key="variant").value == "batchnorm"
+
+
+def test_missing_shipped_result_falls_back_to_a_live_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(pretrained, "ROOT", tmp_path)  # nothing shipped here
+    at = page()
+    assert not at.exception
+    assert "no shipped result (file missing)" in texts(at)
+    assert at.button[0].label == "▶ Run"
+
+
+def test_live_run_reaches_its_result():
+    at = page(tp_steps="100", tp_seeds="1")
+    assert "Shipped result" not in texts(at)
+    at.button[0].click().run()
+    deadline = time.time() + 120
+    while time.time() < deadline and result_table(at) is None:
+        time.sleep(0.5)
+        at.run()
+    assert not at.exception
+    assert result_table(at) is not None, "the live run never produced its table"
+    assert "Live run, 1 seeds" in texts(at)
+    assert images(at) == 3
+
+
+def test_shipped_generators_draw_new_patches():
+    at = page()
+    redraw = next(b for b in at.button if b.label.startswith("New patches"))
+    redraw.click().run()
+    assert not at.exception
+    assert images(at) == 5  # two fresh grids beside the three shipped ones
+    assert "Cannot redraw" not in texts(at)
