@@ -58,11 +58,23 @@ KEY_TECHNIQUES = {
     "locally_stable_gradient_regulariser",
 }
 # Techniques that have a live demo, and the demo variant they must point at.
-DEMO_LINKS = {
-    "packing": "pacgan",
-    "unrolled_optimisation": "unrolled",
-    "minibatch_stddev": "mbstd",
-    "wgan_gp": "wgan_gp",
+DEMO_LINKS = {  # technique -> (demo, variant): every link the shipped taxonomy must keep
+    "packing": ("mode_collapse", "pacgan"),
+    "unrolled_optimisation": ("mode_collapse", "unrolled"),
+    "minibatch_stddev": ("mode_collapse", "mbstd"),
+    "wgan_gp": ("mode_collapse", "wgan_gp"),
+    "minimax_loss": ("vanishing_gradients", "saturating"),
+    "least_squares_loss": ("vanishing_gradients", "lsgan"),
+    "non_saturating_loss": ("instability", "nonsaturating"),
+    "spectral_norm": ("instability", "spectral"),
+    "zero_centred_gradient_penalty": ("oscillation", "r1"),
+    "instance_noise": ("oscillation", "instance_noise"),
+    "ttur": ("oscillation", "ttur"),
+    "weight_averaging": ("oscillation", "ema"),
+    "dcgan": ("tissue_patches", "batchnorm"),
+    "batch_norm": ("tissue_patches", "batchnorm"),
+    "hinge_loss": ("tissue_patches", "sn_hinge"),
+    "diffaugment": ("tissue_patches", "diffaug"),
 }
 
 
@@ -198,8 +210,8 @@ def test_demo_links_exist_in_catalog(tax):
     for tid, demo in linked.items():
         assert demo.id in CATALOG, (tid, demo.id)
         assert demo.variant in CATALOG[demo.id].variants, (tid, demo.variant)
-    for tid, variant in DEMO_LINKS.items():
-        assert tid in linked and linked[tid].variant == variant, tid
+    for tid, (demo, variant) in DEMO_LINKS.items():
+        assert tid in linked and (linked[tid].id, linked[tid].variant) == (demo, variant), tid
 
 
 def test_equations_are_bare_latex(tax):
