@@ -63,7 +63,9 @@ def main_text(page) -> str:
 
 
 def assert_main_plot(page, timeout: float = 30_000) -> None:
-    page.wait_for_selector(", ".join(PLOTS), timeout=timeout)
+    # ":visible": a table folded inside a closed expander (a page's data sources) comes first in
+    # the DOM but is no plot anyone sees; wait for the first *visible* one
+    page.wait_for_selector(", ".join(f"{p}:visible" for p in PLOTS), timeout=timeout)
     assert page.locator(", ".join(PLOTS)).count() > 0
     assert page.locator(EXCEPTION).count() == 0
 
