@@ -30,7 +30,7 @@ REAL_COLOR = "#7f7f7f"
 
 st.title("Mode collapse on biomedical image patches")
 st.caption("Challenge: **mode collapse**. A small convolutional GAN learns 16×16 patches of five real "
-           "modalities; the failing one draws a single tissue. A classifier trained on the real patches "
+           "modalities; the failing one draws mostly one tissue. A classifier trained on the real patches "
            "counts which modalities each generator draws.")
 
 c1, c2 = st.columns([2, 1])

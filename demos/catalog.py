@@ -120,7 +120,7 @@ CATALOG: dict[str, DemoInfo] = {
             title="Mode collapse on biomedical image patches",
             challenge="mode_collapse",
             summary="A small convolutional GAN on 16x16 patches of five real modalities (histology, fundus, "
-            "microscopy, retina, CT phantom) draws one tissue; a patch classifier counts the modalities each "
+            "microscopy, retina, CT phantom) draws mostly one tissue; a patch classifier counts the modalities each "
             "fix recovers.",
             failure="plain",
             default_fix="batchnorm",

@@ -1,4 +1,4 @@
-r"""Mode collapse on real biomedical patches: a small convolutional GAN draws one tissue; fixes draw all.
+r"""Mode collapse on real biomedical patches: a small convolutional GAN draws mostly one tissue; batch norm draws all five.
 
 The data are 16 x 16 grayscale patches of five modalities cut from images that ship with
 scikit-image (:mod:`demos.patches`): histology, fundus photograph, phase microscopy, retinal detail
