@@ -18,11 +18,12 @@ import torch.nn.functional as F
 from .nets import seed_generator
 
 
-def _init(t: torch.Tensor, seeds: Sequence[int], salt: int) -> torch.Tensor:
-    """DCGAN init N(0, 0.02), seed s's slice from its own stream (same weights alone or batched)."""
+def _init(t: torch.Tensor, seeds: Sequence[int], salt: int, std: float = 0.02) -> torch.Tensor:
+    """N(0, std) (DCGAN's 0.02 by default), seed s's slice from its own stream (same weights
+    alone or batched)."""
     with torch.no_grad():
         for i, v in enumerate(t.view(len(seeds), -1)):
-            v.copy_(torch.randn(v.shape, generator=seed_generator(seeds[i], salt)) * 0.02)
+            v.copy_(torch.randn(v.shape, generator=seed_generator(seeds[i], salt)) * std)
     return t
 
 
@@ -38,14 +39,20 @@ def _spectral(w: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 
 class Generator(nn.Module):
-    def __init__(self, seeds: Sequence[int], z_dim: int, batchnorm: bool, ch: tuple = (64, 32)):
+    def __init__(self, seeds: Sequence[int], z_dim: int, batchnorm: bool, ch: tuple = (64, 32), he: bool = False,
+                 resize: bool = False):
+        """``resize``: nearest 2x upsampling then a 3x3 conv (Odena et al. 2016) instead of a 4x4
+        stride-2 transposed conv, whose uneven overlap draws checkerboards."""
         super().__init__()
-        s, self.ch = len(seeds), ch
-        self.fc = nn.Parameter(_init(torch.empty(s, z_dim, ch[0] * 16), seeds, 11))
+        s, self.ch, self.resize = len(seeds), ch, resize
+        self.fc = nn.Parameter(_init(torch.empty(s, z_dim, ch[0] * 16), seeds, 11,
+                                     (2 / z_dim) ** 0.5 if he else 0.02))
         self.fc_b = nn.Parameter(torch.zeros(s, 1, ch[0] * 16))
-        self.ups = nn.ModuleList([nn.ConvTranspose2d(s * a, s * b, 4, 2, 1, groups=s) for a, b in zip(ch, (*ch[1:], 1))])
-        for i, up in enumerate(self.ups):
-            _init(up.weight, seeds, 12 + i)
+        self.ups = nn.ModuleList([(nn.Conv2d(s * a, s * b, 3, 1, 1, groups=s) if resize else
+                                   nn.ConvTranspose2d(s * a, s * b, 4, 2, 1, groups=s)) for a, b in zip(ch, (*ch[1:], 1))])
+        for i, (up, a) in enumerate(zip(self.ups, ch)):  # fan-in: a x 3 x 3 (resize) or a x 2 x 2 (stride-2 4x4)
+            fan = a * (9 if resize else 4)
+            _init(up.weight, seeds, 12 + i, ((2 if i < len(ch) - 1 else 1) / fan) ** 0.5 if he else 0.02)
             nn.init.zeros_(up.bias)
         self.norms = nn.ModuleList([nn.BatchNorm2d(s * c) if batchnorm else nn.Identity() for c in ch])
 
@@ -54,21 +61,26 @@ class Generator(nn.Module):
         s, b, _ = z.shape
         h = torch.baddbmm(self.fc_b, z, self.fc).view(s, b, self.ch[0], 4, 4).transpose(0, 1).reshape(b, -1, 4, 4)
         for norm, up in zip(self.norms, self.ups):
-            h = up(F.relu(norm(h)))
+            h = F.relu(norm(h))
+            h = up(F.interpolate(h, scale_factor=2, mode="nearest") if self.resize else h)
         return torch.tanh(h)
 
 
 class Discriminator(nn.Module):
-    def __init__(self, seeds: Sequence[int], su, ch: tuple = (32, 64)):
-        """``su``: the variant's tissue_patches.Setup (d_norm, mbstd, pack, spectral are read here)."""
+    def __init__(self, seeds: Sequence[int], su, ch: tuple = (32, 64), he: bool = False,
+                 group: int = 0):
+        """``su``: the variant's tissue_patches.Setup (d_norm, mbstd, pack, spectral are read here);
+        ``he``: weights ~ N(0, 2 / fan_in) instead of DCGAN's N(0, 0.02); ``group``: minibatch
+        stddev over groups of this many samples (0: the whole batch)."""
         super().__init__()
-        s, self.su, self.ch = len(seeds), su, ch
+        s, self.su, self.ch, self.group = len(seeds), su, ch, group
         self.convs = nn.ModuleList([nn.Conv2d(s * a, s * b, 4, 2, 1, groups=s) for a, b in zip((su.pack, *ch[:-1]), ch)])
         for i, c in enumerate(self.convs):
-            _init(c.weight, seeds, 21 + i)
+            _init(c.weight, seeds, 21 + i, (2 / (c.weight.shape[1] * 16)) ** 0.5 if he else 0.02)
             nn.init.zeros_(c.bias)
         self.norms = nn.ModuleList([nn.BatchNorm2d(s * c) if su.d_norm and i else nn.Identity() for i, c in enumerate(ch)])
-        self.fc = nn.Parameter(_init(torch.empty(s, (ch[-1] + su.mbstd) * 16, 1), seeds, 29))
+        self.fc = nn.Parameter(_init(torch.empty(s, (ch[-1] + su.mbstd) * 16, 1), seeds, 29,
+                                     (1 / ((ch[-1] + su.mbstd) * 16)) ** 0.5 if he else 0.02))
         self.fc_b = nn.Parameter(torch.zeros(s, 1, 1))
         for i, c in enumerate((*ch, 1) if su.spectral else ()):  # power-iteration vectors (buffers: move with .to)
             self.register_buffer(f"u{i}", F.normalize(torch.ones(s, c), dim=1))
@@ -83,8 +95,11 @@ class Discriminator(nn.Module):
         b = h.shape[0]
         h = h.view(b, s, self.ch[-1], 4, 4)
         if self.su.mbstd:
-            sd = (h.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (S,)
-            h = torch.cat([h, sd.view(1, s, 1, 1, 1).expand(b, s, 1, 4, 4)], 2)
+            g = self.group if self.group and b % self.group == 0 else b
+            hg = h.view(g, b // g, s, self.ch[-1], 4, 4)  # sample i is in group i mod (b / g), as in ProGAN's code
+            sd = (hg.var(0, unbiased=False) + 1e-8).sqrt().mean((2, 3, 4))  # (b / g, S)
+            sd = sd.repeat(g, 1).view(b, s, 1, 1, 1)  # back to every sample of its group
+            h = torch.cat([h, sd.expand(b, s, 1, 4, 4)], 2)
         h = h.transpose(0, 1).reshape(s, b, -1)
         fc = _spectral(self.fc.transpose(1, 2), getattr(self, f"u{len(self.ch)}")).transpose(1, 2) if self.su.spectral else self.fc
         return torch.baddbmm(self.fc_b, h, fc)[..., 0]

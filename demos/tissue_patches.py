@@ -36,6 +36,10 @@ Each fix is one change to that failure:
   updates, T = random brightness, contrast, translation (1/8) and cutout (1/2), differentiable so
   G learns through it; against D memorising a small training set.
 
+``Config`` also sets the networks' widths, their initialisation (DCGAN's N(0, 0.02) or He's
+N(0, 2/fan_in)), G's upsampling (transposed conv or nearest-resize + conv) and minibatch
+stddev's group size, for sweeps; the README tabulates what they showed.
+
 Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL of the modality
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
@@ -72,6 +76,15 @@ class Config:
     steps: int = field(default=2000, metadata=bounded(10, 20000, "generator steps"))
     batch: int = field(default=32, metadata=bounded(8, 256, "patches per batch (before packing)"))
     z_dim: int = field(default=32, metadata=bounded(2, 128, "latent dimension"))
+    g_width: int = field(default=32, metadata=bounded(4, 128, "generator width: channels (2w, w) of its two up-convs"))
+    d_width: int = field(default=32, metadata=bounded(4, 128, "discriminator width: channels (w, 2w) of its two convs"))
+    g_init: str = field(default="dcgan", metadata=bounded(help="G weights: dcgan N(0, 0.02) or he N(0, 2/fan_in)",
+                                                          choices=("dcgan", "he")))
+    d_init: str = field(default="dcgan", metadata=bounded(help="D weights: dcgan N(0, 0.02) or he N(0, 2/fan_in)",
+                                                          choices=("dcgan", "he")))
+    g_up: str = field(default="transposed", metadata=bounded(
+        help="G upsampling: transposed (4x4 stride 2) or resize (nearest + 3x3)", choices=("transposed", "resize")))
+    mbstd_group: int = field(default=0, metadata=bounded(0, 64, "minibatch stddev: samples per group (0: the whole batch)"))
     lr_g: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
     lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
     pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: patches per discriminator input"))
@@ -105,8 +118,10 @@ VARIANTS: dict[str, tuple[str, Callable[[Config], Setup]]] = {
 METRICS = ("modes", "reverse_kl", "diversity", "frechet_classifier", "hq_fraction")
 
 
-# The networks (seeds as channel groups), spectral norm and DiffAugment: demos/patch_nets.py
+# The networks (seeds as channel groups), spectral norm and DiffAugment: demos/patch_nets.py;
+# saving and loading the shipped seed-0 generators: demos/patch_checkpoints.py
 from .patch_nets import Discriminator, Generator, _spectral, diff_augment  # noqa: E402,F401 (tests use _spectral)
+from .patch_checkpoints import checkpoint_path, draw, load_generator, save_checkpoint  # noqa: E402,F401
 
 
 # ---- training: every variant in lockstep, so the page shows failure and fix at the same step -------
@@ -116,8 +131,10 @@ class PatchRun:
     def __init__(self, su: Setup, cfg: Config, seeds: Sequence[int], device: torch.device):
         self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
         self.data = patches.build(SIZE)
-        self.G = Generator(seeds, cfg.z_dim, su.g_norm).to(device)  # G stays in train mode: batch statistics
-        self.D = Discriminator(seeds, su).to(device)
+        # G stays in train mode: batch statistics
+        self.G = Generator(seeds, cfg.z_dim, su.g_norm, (2 * cfg.g_width, cfg.g_width), cfg.g_init == "he",
+                           cfg.g_up == "resize").to(device)
+        self.D = Discriminator(seeds, su, (cfg.d_width, 2 * cfg.d_width), cfg.d_init == "he", cfg.mbstd_group).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
         self.gens = [seed_generator(s, 3) for s in seeds]  # data + noise, per seed (CPU)
@@ -254,7 +271,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 4, on_event=None, should_
     return out
 
 
-# ---- claims, shipped results, checkpoints ----------------------------------------------------------
+# ---- claims and shipped results (checkpoints: demos/patch_checkpoints.py) --------------------------
 INTRA_FACTOR = 2.0  # intra-class collapse: mean pairwise SSIM within modalities >= 2x the real patches
 
 
@@ -270,51 +287,6 @@ def success(result: dict, variant: str, kind: str) -> list[bool]:
         intra = INTRA_FACTOR * result["real"]["diversity"]
         return [p["modes"] <= 2 or p["reverse_kl"] >= 0.7 or (p["diversity"] or 0) >= intra for p in ps]
     return [p["modes"] >= 4 and p["reverse_kl"] <= 0.35 for p in ps]
-
-
-def checkpoint_path(variant: str, root: Optional[Path] = None) -> Path:
-    from . import pretrained
-
-    return (root or pretrained.ROOT) / f"{DEMO_ID}_{variant}_G.pt"
-
-
-def save_checkpoint(state: dict, cfg: Config, variant: str, seed: int, path: Path) -> None:
-    """Seed ``seed``'s generator in half precision (a few hundred kB), with what it was trained by."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"code_version": CODE_VERSION, "variant": variant, "seed": seed, "z_dim": cfg.z_dim,
-                "config": {k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float))},
-                "state": {k: v.half() if v.is_floating_point() else v for k, v in state.items()}}, path)
-
-
-def load_generator(path: Path, variant: str, cfg: Config) -> Generator:
-    """A shipped generator (weights_only=True). Raises PretrainedError naming the file and problem."""
-    from .pretrained import PretrainedError
-
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise PretrainedError(f"{path.name}: no shipped generator (file missing)") from None
-    except Exception as e:  # truncated, not a torch file, or pickled code that weights_only refuses
-        raise PretrainedError(f"{path.name}: cannot be read as a weights file ({type(e).__name__})") from None
-    want = {k: v for k, v in dataclasses.asdict(cfg).items() if isinstance(v, (int, float))}
-    if not isinstance(ck, dict) or ck.get("code_version") != CODE_VERSION or ck.get("variant") != variant:
-        raise PretrainedError(f"{path.name}: not a {CODE_VERSION} generator of variant {variant!r}")
-    if ck.get("config") != want:
-        raise PretrainedError(f"{path.name}: trained with another configuration; regenerate it with "
-                              "python -m demos pretrain tissue_patches")
-    g = Generator([ck["seed"]], ck["z_dim"], VARIANTS[variant][1](cfg).g_norm)
-    try:
-        g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
-    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
-        raise PretrainedError(f"{path.name}: weights do not fit the generator ({str(e)[:100]})") from None
-    return g
-
-
-@torch.no_grad()
-def draw(g: Generator, n: int, seed: int) -> torch.Tensor:
-    """n fresh patches (n, 1, 16, 16) from a single-seed generator."""
-    z = torch.randn(1, n, g.fc.shape[1], generator=torch.Generator().manual_seed(seed))
-    return g(z)  # (n, S=1, 16, 16): the one seed's channel is the patch's channel
 
 
 def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, variants: Optional[list[str]] = None) -> list[Path]:

@@ -55,6 +55,28 @@ def test_batched_seeds_equal_each_seed_alone():
         assert torch.allclose(d2(x)[0], d_a(x[:, :su.pack])[0], atol=1e-5), su
 
 
+def test_architecture_knobs_build_what_they_name():
+    """Widths, initialisation and upsampling (for sweeps: the README's table of settings tried)."""
+    with pytest.raises(ConfigError, match="g_init"):
+        from_overrides(tp.Config, {"g_init": "xavier"})
+    with pytest.raises(ConfigError, match="g_up"):
+        from_overrides(tp.Config, {"g_up": "bilinear"})
+    run = tp.PatchRun(tp.Setup(), tp.Config(g_width=8, d_width=4, g_up="resize", eval_samples=100), SEEDS, torch.device("cpu"))
+    assert [u.out_channels for u in run.G.ups] == [2 * 8, 2 * 1] and all(u.kernel_size == (3, 3) for u in run.G.ups)
+    assert [c.out_channels for c in run.D.convs] == [2 * 4, 2 * 8]
+    assert run.sample().shape == (2, 100, 1, 16, 16)
+    run.step()
+    z = torch.randn(2, 256, 32)
+    spread = {(he, up): tp.Generator(SEEDS, 32, False, he=he, resize=up)(z).std(0).mean().item()
+              for he in (False, True) for up in (False, True)}
+    # the docstring's claim: with DCGAN's N(0, 0.02) and no normalisation G's output barely depends
+    # on z at initialisation; He's N(0, 2 / fan_in) keeps the spread of a unit-variance signal
+    assert spread[False, False] < 0.01 and spread[False, True] < 0.02
+    assert spread[True, False] > 0.2 and spread[True, True] > 0.2
+    d = tp.Discriminator(SEEDS, tp.Setup(), he=True)
+    assert d.convs[1].weight.std().item() == pytest.approx((2 / (32 * 16)) ** 0.5, rel=0.1)
+
+
 def test_generator_state_of_one_seed_loads_into_a_one_seed_generator():
     run = tp.PatchRun(tp.Setup(g_norm=True), tp.Config(eval_samples=100), SEEDS, torch.device("cpu"))
     run.step()
@@ -102,6 +124,27 @@ def test_minibatch_stddev_channel_is_the_batch_spread():
         varied = s_of(torch.rand(8, 1, 16, 16) * 2 - 1)
         assert torch.allclose(varied, varied[:1].expand_as(varied))  # one value for the whole batch
         assert varied[0] > 50 * same[0]
+
+
+def test_minibatch_stddev_in_groups_takes_the_spread_of_each_group():
+    """ProGAN's code groups samples i, i + b/g, i + 2b/g, ... (g per group): a batch whose second
+    half repeats its first half exactly has spread ~0 in every group of 2, not over the whole batch.
+    Read off the logits of a D whose last layer weighs only the stddev channel (1/16 per position)."""
+    x = torch.rand(4, 1, 16, 16) * 2 - 1
+    x = torch.cat([x, x])  # sample i and i + 4 are the same patch
+    su = tp.Setup(mbstd=True)
+    d_g, d_all = tp.Discriminator([0], su, group=2), tp.Discriminator([0], su)
+    d_all.load_state_dict(d_g.state_dict())
+    with torch.no_grad():
+        for d in (d_g, d_all):
+            d.fc.zero_()
+            d.fc[0, -16:] = 1 / 16
+        h = x
+        for conv in d_all.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+        whole = (h.var(0, unbiased=False) + 1e-8).sqrt().mean()
+        assert torch.allclose(d_g(x), torch.full((1, 8), 1e-4), rtol=1e-2)  # sqrt(0 + 1e-8) in each group
+        assert torch.allclose(d_all(x), whole.expand(1, 8), rtol=1e-4) and whole > 10 * 1e-4
 
 
 def test_spectral_norm_makes_sigma_max_one_and_sn_hinge_uses_the_hinge_loss():
@@ -180,6 +223,9 @@ def test_missing_corrupt_or_stale_generators_are_named(tmp_path):
     good = tp.checkpoint_path("plain")
     with pytest.raises(pretrained.PretrainedError, match="another configuration"):
         tp.load_generator(good, "plain", dataclasses.replace(cfg, steps=cfg.steps + 1))
+    with pytest.raises(pretrained.PretrainedError, match="another configuration"):  # text settings count too
+        tp.load_generator(good, "plain", dataclasses.replace(cfg, g_init="he"))
+    assert tp.load_generator(good, "plain", dataclasses.replace(cfg, device="cpu")) is not None  # where it ran does not
     with pytest.raises(pretrained.PretrainedError, match="variant 'mbstd'"):
         tp.load_generator(good, "mbstd", cfg)
     trunc = tmp_path / "trunc.pt"
