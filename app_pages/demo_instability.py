@@ -18,7 +18,7 @@ from app_pages import grad_plots as gp
 from app_pages import live
 from app_pages.plots2d import COLORS
 from app_pages.widgets import url_choice
-from demos import data2d, pretrained
+from demos import data2d
 from demos import instability as ins
 from demos.config import ConfigError, from_overrides
 from demos.gan_probe import RING_SIGMA
@@ -166,12 +166,7 @@ def show_result(result: dict, origin: str) -> None:
 
 shipped = None
 if seeds == 8 and cfg == DEFAULT:
-    try:
-        shipped = pretrained.load(pretrained.path_for(ins.DEMO_ID, scenario), ins.CODE_VERSION)
-        if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))) or fix not in shipped["variants"]:
-            shipped = None
-    except pretrained.PretrainedError as e:
-        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+    shipped = live.shipped_result(ins.DEMO_ID, scenario, ins.CODE_VERSION, cfg, fix)
 
 slot = "instability"
 key = (ins.DEMO_ID, ins.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), *pair, seeds)

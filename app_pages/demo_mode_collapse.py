@@ -15,7 +15,7 @@ import torch
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
-from demos import data2d, mode_collapse as mc, pretrained
+from demos import data2d, mode_collapse as mc
 from demos.config import ConfigError, from_overrides
 
 FAILURE = "gan"
@@ -131,12 +131,7 @@ def show_result(result: dict, origin: str) -> None:
 # ---- the shipped result for the defaults, else a live run -----------------------------------
 shipped = None
 if seeds == 8 and cfg == mc.resolve(dataclasses.replace(DEFAULT, dataset=cfg.dataset)):
-    try:
-        shipped = pretrained.load(pretrained.path_for(mc.DEMO_ID, cfg.dataset), mc.CODE_VERSION)
-        if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))) or fix not in shipped["variants"]:
-            shipped = None
-    except pretrained.PretrainedError as e:
-        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+    shipped = live.shipped_result(mc.DEMO_ID, cfg.dataset, mc.CODE_VERSION, cfg, fix)
 
 slot = "mode_collapse"
 key = (mc.DEMO_ID, mc.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)

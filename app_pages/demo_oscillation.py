@@ -18,7 +18,7 @@ import torch
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
-from demos import data2d, oscillation as osc, pretrained
+from demos import data2d, oscillation as osc
 from demos.catalog import CATALOG
 from demos.config import ConfigError, from_overrides
 
@@ -153,12 +153,7 @@ def show_result(result: dict, origin: str) -> None:
 # ---- the shipped result for the defaults, else a live run -----------------------------------
 shipped = None
 if seeds == 8 and cfg == DEFAULT:
-    try:
-        shipped = pretrained.load(pretrained.path_for(osc.DEMO_ID, "default"), osc.CODE_VERSION)
-        if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))) or fix not in shipped["variants"]:
-            shipped = None
-    except pretrained.PretrainedError as e:
-        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+    shipped = live.shipped_result(osc.DEMO_ID, "default", osc.CODE_VERSION, cfg, fix)
 
 slot = osc.DEMO_ID
 key = (osc.DEMO_ID, osc.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)

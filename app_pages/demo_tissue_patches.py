@@ -187,12 +187,7 @@ def fresh_patches() -> None:
 REAL = real_reference()
 shipped = None
 if cfg == DEFAULT:
-    try:
-        shipped = pretrained.load(pretrained.path_for(tp.DEMO_ID, "default"), tp.CODE_VERSION)
-        if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))) or fix not in shipped["variants"]:
-            shipped = None
-    except pretrained.PretrainedError as e:
-        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+    shipped = live.shipped_result(tp.DEMO_ID, "default", tp.CODE_VERSION, cfg, fix)
 
 slot = tp.DEMO_ID
 key = (tp.DEMO_ID, tp.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)

@@ -18,7 +18,6 @@ from app_pages import grad_plots as gp
 from app_pages import live
 from app_pages.plots2d import COLORS
 from app_pages.widgets import url_choice
-from demos import pretrained
 from demos import vanishing_gradients as vg
 from demos.config import ConfigError, from_overrides
 
@@ -147,12 +146,7 @@ def show_result(result: dict, origin: str) -> None:
 
 shipped = None
 if seeds == 8 and cfg == dataclasses.replace(DEFAULT, dataset=cfg.dataset):
-    try:
-        shipped = pretrained.load(pretrained.path_for(vg.DEMO_ID, cfg.dataset), vg.CODE_VERSION)
-        if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))):
-            shipped = None
-    except pretrained.PretrainedError as e:
-        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+    shipped = live.shipped_result(vg.DEMO_ID, cfg.dataset, vg.CODE_VERSION, cfg)
 
 slot = "vanishing_gradients"
 key = (vg.DEMO_ID, vg.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), *shown, seeds)

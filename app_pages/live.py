@@ -86,6 +86,24 @@ def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Jo
     return job
 
 
+def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optional[str] = None) -> Optional[dict]:
+    """The shipped result ``name`` of a demo if it was made with exactly ``cfg`` (and holds ``fix``),
+    else None; a missing or corrupt file is named on the page, which then offers a live run."""
+    import dataclasses
+    import json
+
+    from demos import pretrained
+
+    try:
+        shipped = pretrained.load(pretrained.path_for(demo_id, name), code_version)
+    except pretrained.PretrainedError as e:
+        st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
+        return None
+    if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))):
+        return None
+    return shipped if fix is None or fix in shipped["variants"] else None
+
+
 def show(slot: str, key: tuple, draw: Callable, show_result: Callable, shipped: Optional[dict],
          seeds: int, fix: str, fmt: str = "({})") -> None:
     """The lower half every side-by-side demo page shares: the live job for this view (polled),
