@@ -93,6 +93,13 @@ def from_overrides(cls: type[T], overrides: Mapping[str, Any], base: Optional[T]
     return check(dataclasses.replace(base if base is not None else cls(), **values))
 
 
+def check_variants(variants: Sequence[str], known: Mapping) -> None:
+    """Raise ValueError naming any of ``variants`` that is not a key of ``known`` (a demo's VARIANTS)."""
+    unknown = [v for v in variants if v not in known]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(known)}")
+
+
 def parse_set_args(pairs: Sequence[str]) -> dict[str, str]:
     """``["steps=800", "lr_d=1e-3"]`` -> ``{"steps": "800", "lr_d": "1e-3"}``."""
     out = {}

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import torch
 
-from .config import bounded, check
+from .config import bounded, check, check_variants
 from .gan_probe import RING_SIGMA, sample_grads
 from .live_run import LiveRun, Recipe
 from .metrics import mean_sd
@@ -126,9 +126,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
         save_samples: Path | None = None, threads: int | None = None) -> dict:
     """Train every variant on ``seeds`` seeds (batched), in lockstep so the page shows them side by side."""
     cfg = check(cfg)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     t0 = time.perf_counter()
     seed_list = [cfg.seed + i for i in range(seeds)]
     ts = settings(cfg)

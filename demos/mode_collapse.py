@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .config import bounded, check
+from .config import bounded, check, check_variants
 from .metrics import mean_sd
 from .train import GanSetup, TrainSettings, torch_threads, train
 
@@ -97,9 +97,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
         save_samples: Optional[Path] = None, threads: Optional[int] = None) -> dict:
     """Train each variant on ``seeds`` seeds (batched) and summarise, per the demo contract."""
     cfg = resolve(cfg)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     t0 = time.perf_counter()
     out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
            "seeds": [cfg.seed + i for i in range(seeds)], "variants": {}}

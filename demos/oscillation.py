@@ -53,7 +53,7 @@ from typing import Optional
 import torch
 
 from . import data2d
-from .config import bounded, check
+from .config import bounded, check, check_variants
 from .metrics import mean_sd
 from .nets import seed_generator
 from .train import GanSetup, Run, TrainSettings, torch_threads
@@ -168,9 +168,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
         save_samples: Optional[Path] = None, threads: Optional[int] = None) -> dict:
     """Train each variant on ``seeds`` seeds (batched, variants in lockstep) and summarise."""
     cfg = check(cfg)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     t0 = time.perf_counter()
     seed_list = [cfg.seed + i for i in range(seeds)]
     out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),

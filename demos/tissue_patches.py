@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 from . import losses, patches
-from .config import bounded, check
+from .config import bounded, check, check_variants
 from .metrics import mean_sd
 from .nets import pick_device, seed_generator
 from .train import torch_threads
@@ -247,9 +247,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 4, on_event=None, should_
         save_samples: Optional[Path] = None, threads: Optional[int] = None, checkpoints: Optional[Path] = None) -> dict:
     """Train each variant on ``seeds`` seeds (batched) and summarise, per the demo contract."""
     cfg = check(cfg)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     t0 = time.perf_counter()
     out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
            "seeds": [cfg.seed + i for i in range(seeds)], "variants": {}}

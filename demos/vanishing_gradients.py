@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from . import losses
-from .config import bounded, check
+from .config import bounded, check, check_variants
 from .gan_probe import Data, seed_grad_norms
 from .metrics import mean_sd
 from .nets import BatchedMLP, pick_device, seed_generator
@@ -182,9 +182,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
         save_samples: Path | None = None, threads: int | None = None) -> dict:
     """Train the fresh discriminators (every kind in lockstep) and record the gradient norms."""
     cfg = check(cfg)
-    unknown = [v for v in variants if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"unknown variant(s) {unknown}; expected some of {list(VARIANTS)}")
+    check_variants(variants, VARIANTS)
     t0 = time.perf_counter()
     seed_list = [cfg.seed + i for i in range(seeds)]
     kinds: dict[str, list[str]] = {}
