@@ -124,6 +124,11 @@ from .patch_nets import Discriminator, Generator, _spectral, diff_augment  # noq
 from .patch_checkpoints import checkpoint_path, draw, load_generator, save_checkpoint  # noqa: E402,F401
 
 
+def make_generator(seeds: Sequence[int], cfg: Config, g_norm: bool) -> Generator:
+    """The generator ``cfg`` describes (for training, and for loading a shipped one)."""
+    return Generator(seeds, cfg.z_dim, g_norm, (2 * cfg.g_width, cfg.g_width), cfg.g_init == "he", cfg.g_up == "resize")
+
+
 # ---- training: every variant in lockstep, so the page shows failure and fix at the same step -------
 class PatchRun:
     """Networks, optimisers and random streams of one variant over S seeds."""
@@ -131,9 +136,7 @@ class PatchRun:
     def __init__(self, su: Setup, cfg: Config, seeds: Sequence[int], device: torch.device):
         self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
         self.data = patches.build(SIZE)
-        # G stays in train mode: batch statistics
-        self.G = Generator(seeds, cfg.z_dim, su.g_norm, (2 * cfg.g_width, cfg.g_width), cfg.g_init == "he",
-                           cfg.g_up == "resize").to(device)
+        self.G = make_generator(seeds, cfg, su.g_norm).to(device)  # G stays in train mode: batch statistics
         self.D = Discriminator(seeds, su, (cfg.d_width, 2 * cfg.d_width), cfg.d_init == "he", cfg.mbstd_group).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
