@@ -68,6 +68,7 @@ LESSON = [
     Preset("mode_collapse", {"variant": "mbstd"}, "Mode collapse: plain GAN vs minibatch standard deviation"),
     Preset("mode_collapse", {"variant": "wgan_gp"}, "Mode collapse: plain GAN vs WGAN-GP"),
     Preset("tissue_patches", {"variant": "batchnorm"}, "Mode collapse on tissue patches: no normalisation vs batch norm"),
+    Preset("tissue_patches", {"variant": "mbstd"}, "Mode collapse on tissue patches: a fast generator vs minibatch stddev"),
     Preset("explorer", {"node": "non_convergence"}, "The challenge: non-convergence"),
     Preset("dirac", {"variant": "r1"}, "Dirac-GAN: plain GAN circles, R1 converges"),
     Preset("dirac", {"variant": "consensus"}, "Dirac-GAN: consensus optimisation"),

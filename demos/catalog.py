@@ -120,14 +120,15 @@ CATALOG: dict[str, DemoInfo] = {
             title="Mode collapse on biomedical image patches",
             challenge="mode_collapse",
             summary="A small convolutional GAN on 16x16 patches of five real modalities (histology, fundus, "
-            "microscopy, retina, CT phantom) draws mostly one tissue; a patch classifier counts the modalities each "
-            "fix recovers.",
+            "microscopy, retina, CT phantom) draws mostly one or two tissues, without normalisation or when its "
+            "generator outpaces the discriminator; a patch classifier counts the modalities each fix recovers.",
             failure="plain",
             default_fix="batchnorm",
             module="demos.tissue_patches",
             variants={
                 "plain": "No normalisation (failure)",
                 "batchnorm": "Batch normalisation (DCGAN)",
+                "fast_g": "Generator 10x faster than D (failure)",
                 "mbstd": "Minibatch standard deviation",
                 "pacgan": "Packing (PacGAN)",
                 "sn_hinge": "Spectral norm + hinge loss",

@@ -52,7 +52,7 @@ def load_generator(path: Path, variant: str, cfg: "tp.Config") -> Generator:
     if ck.get("config") != trained_by(cfg):
         raise PretrainedError(f"{path.name}: trained with another configuration; regenerate it with "
                               "python -m demos pretrain tissue_patches")
-    g = tp.make_generator([ck["seed"]], cfg, tp.VARIANTS[variant][1](cfg).g_norm)
+    g = tp.make_generator([ck["seed"]], cfg, tp.VARIANTS[variant][2](cfg).g_norm)
     try:
         g.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ck["state"].items()})
     except (RuntimeError, KeyError, TypeError, AttributeError) as e:

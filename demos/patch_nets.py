@@ -68,19 +68,20 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self, seeds: Sequence[int], su, ch: tuple = (32, 64), he: bool = False,
-                 group: int = 0):
+                 group: int = 0, features: int = 1):
         """``su``: the variant's tissue_patches.Setup (d_norm, mbstd, pack, spectral are read here);
         ``he``: weights ~ N(0, 2 / fan_in) instead of DCGAN's N(0, 0.02); ``group``: minibatch
         stddev over groups of this many samples (0: the whole batch)."""
         super().__init__()
         s, self.su, self.ch, self.group = len(seeds), su, ch, group
+        self.nf = features if su.mbstd else 0  # minibatch-stddev channels added to D's last map
         self.convs = nn.ModuleList([nn.Conv2d(s * a, s * b, 4, 2, 1, groups=s) for a, b in zip((su.pack, *ch[:-1]), ch)])
         for i, c in enumerate(self.convs):
             _init(c.weight, seeds, 21 + i, (2 / (c.weight.shape[1] * 16)) ** 0.5 if he else 0.02)
             nn.init.zeros_(c.bias)
         self.norms = nn.ModuleList([nn.BatchNorm2d(s * c) if su.d_norm and i else nn.Identity() for i, c in enumerate(ch)])
-        self.fc = nn.Parameter(_init(torch.empty(s, (ch[-1] + su.mbstd) * 16, 1), seeds, 29,
-                                     (1 / ((ch[-1] + su.mbstd) * 16)) ** 0.5 if he else 0.02))
+        self.fc = nn.Parameter(_init(torch.empty(s, (ch[-1] + self.nf) * 16, 1), seeds, 29,
+                                     (1 / ((ch[-1] + self.nf) * 16)) ** 0.5 if he else 0.02))
         self.fc_b = nn.Parameter(torch.zeros(s, 1, 1))
         for i, c in enumerate((*ch, 1) if su.spectral else ()):  # power-iteration vectors (buffers: move with .to)
             self.register_buffer(f"u{i}", F.normalize(torch.ones(s, c), dim=1))
@@ -97,9 +98,10 @@ class Discriminator(nn.Module):
         if self.su.mbstd:
             g = self.group if self.group and b % self.group == 0 else b
             hg = h.view(g, b // g, s, self.ch[-1], 4, 4)  # sample i is in group i mod (b / g), as in ProGAN's code
-            sd = (hg.var(0, unbiased=False) + 1e-8).sqrt().mean((2, 3, 4))  # (b / g, S)
-            sd = sd.repeat(g, 1).view(b, s, 1, 1, 1)  # back to every sample of its group
-            h = torch.cat([h, sd.expand(b, s, 1, 4, 4)], 2)
+            sd = (hg.var(0, unbiased=False) + 1e-8).sqrt()  # (b / g, S, C, 4, 4)
+            sd = sd.reshape(b // g, s, self.nf, -1).mean(3)  # (b / g, S, F): channels in F groups, averaged
+            sd = sd.repeat(g, 1, 1).view(b, s, self.nf, 1, 1)  # back to every sample of its group
+            h = torch.cat([h, sd.expand(b, s, self.nf, 4, 4)], 2)
         h = h.transpose(0, 1).reshape(s, b, -1)
         fc = _spectral(self.fc.transpose(1, 2), getattr(self, f"u{len(self.ch)}")).transpose(1, 2) if self.su.spectral else self.fc
         return torch.baddbmm(self.fc_b, h, fc)[..., 0]

@@ -1,52 +1,53 @@
-r"""Mode collapse on real biomedical patches: a small convolutional GAN draws mostly one tissue; batch norm draws all five.
+r"""Mode collapse on real biomedical patches, two ways: a GAN without normalisation, and a DCGAN whose generator outpaces its discriminator.
 
 The data are 16 x 16 grayscale patches of five modalities cut from images that ship with
 scikit-image (:mod:`demos.patches`): histology, fundus photograph, phase microscopy, retinal detail
 and a CT phantom; the target is their uniform mixture. The GAN is a DCGAN-shaped pair,
 
-    G: z (32) -> linear -> 64 x 4 x 4 -> ReLU -> up-conv -> 32 x 8 x 8 -> ReLU -> up-conv -> 1 x 16 x 16 -> tanh
-    D: 1 x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> 64 x 4 x 4 -> LReLU -> linear -> logit
+    G: z (32) -> linear -> 64 x 4 x 4 -> [BN] ReLU -> up-conv -> 32 x 8 x 8 -> [BN] ReLU -> up-conv -> 1 x 16 x 16 -> tanh
+    D: 1 x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> [BN] 64 x 4 x 4 -> LReLU -> linear -> logit
 
 (4x4 kernels, stride 2; weights ~ N(0, 0.02); Adam, beta1 = 0.5), trained with the non-saturating
 loss  min_D -E[log D(x)] - E[log(1 - D(G(z)))],  min_G -E[log D(G(z))].
 
-The failure (``plain``) is that pair *without normalisation layers*. At initialisation G's output
-barely depends on z (small weights, nothing rescales the activations), so every sample is nearly
-the same patch; G then moves its whole output toward whatever D currently rates as real, and it
-settles mostly on one modality (in every shipped seed the grainy histology stain, with 53-94 % of
-the recognised patches) and on near-copies within it: inter-class collapse (few modalities, high
-reverse KL) and/or intra-class collapse (high SSIM). Radford et al. (2016) name this: batch
-normalisation "proved critical ... preventing the generator from collapsing all samples to a
+**Scenario no_norm.** The failure (``plain``) is that pair *without normalisation layers* (lr 5e-4
+both). At initialisation G's output barely depends on z (small weights, nothing rescales the
+activations), so every sample is nearly the same patch; G then moves its whole output toward
+whatever D currently rates as real and settles mostly on one modality (in every shipped seed the
+grainy histology stain) and on near-copies within it. The fix ``batchnorm`` is the DCGAN recipe:
+h <- gamma (h - mu_B) / sigma_B + beta with batch statistics after every hidden layer of G and of
+D but D's first, so z matters from step 1 and D compares features with their batch. Radford et al.
+(2016): batch norm "proved critical ... preventing the generator from collapsing all samples to a
 single point".
 
-Each fix is one change to that failure:
+**Scenario fast_g.** The failure (``fast_g``) is the full DCGAN (batch norm in G and D) with G's
+learning rate ten times D's (2e-3 vs 2e-4): G overshoots, chasing whatever D rates real with the
+whole batch, and after 2,000 steps it draws mostly two or three modalities. Each fix is one change
+to that DCGAN:
 
-* ``batchnorm`` -- the DCGAN recipe: batch normalisation after every hidden layer of G and of D
-  but the first of D, h <- gamma (h - mu_B) / sigma_B + beta with batch statistics, so G's
-  activations keep unit spread over the batch (z matters from step 1) and D's features are
-  compared with their batch.
-* ``mbstd`` -- minibatch standard deviation (Karras et al. 2018): D's last feature map gets one
-  more channel, s = mean_{c,i,j} sqrt(Var_batch h_cij + 1e-8), small for a batch of look-alikes.
-* ``pacgan`` -- packing (Lin et al. 2018): D judges ``pack`` patches stacked as channels; packs of
-  fakes from one modality are easy to tell from real packs, which mix modalities.
+* ``mbstd`` -- minibatch standard deviation (Karras et al. 2018): D's last feature map h (C = 64
+  channels, 4 x 4) gets F more channels, s_f = mean over the channels c of group f and positions
+  (i, j) of sqrt(Var_batch h_cij + 1e-8). ProGAN uses F = 1; StyleGAN2's code makes F a parameter
+  ("num_channels"); here F = C, one spread per channel: with F = 1 this DCGAN covered 4.2
+  modalities but met the bar in 0 of 4 seeds at 2,000 steps (README, settings tried).
+* ``pacgan`` -- packing (Lin et al. 2018): D judges ``pack`` patches stacked as channels.
 * ``sn_hinge`` -- spectral normalisation of every D layer, W <- W / sigma_max(W) by one power
   iteration per step (Miyato et al. 2018), with the hinge loss
   L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], L_G = -E[D(G(z))].
 * ``diffaug`` -- DiffAugment (Zhao et al. 2020): D sees T(x) and T(G(z)) for both players'
   updates, T = random brightness, contrast, translation (1/8) and cutout (1/2), differentiable so
-  G learns through it; against D memorising a small training set.
+  G learns through it.
 
-``Config`` also sets the networks' widths, their initialisation (DCGAN's N(0, 0.02) or He's
-N(0, 2/fan_in)), G's upsampling (transposed conv or nearest-resize + conv) and minibatch
+``Config`` also sets the networks' widths and initialisation, G's upsampling and minibatch
 stddev's group size, for sweeps; the README tabulates what they showed.
 
 Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL of the modality
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
-Measured over 8 seeds (README, "Mode collapse on biomedical image patches"): the failure 8/8,
-batch norm 8/8; minibatch stddev, packing, SN + hinge and DiffAugment do *not* undo this
-collapse at these settings (0-1/8), and the page says so beside their numbers.
+Measured over 8 seeds: README, "Mode collapse on biomedical image patches". Batch norm and
+minibatch stddev meet their bars; packing, SN + hinge and DiffAugment do not here, and the page
+says so beside their numbers.
 """
 from __future__ import annotations
 
@@ -60,13 +61,13 @@ import numpy as np
 import torch
 
 from . import losses, patches
-from .config import bounded, check, check_variants
+from .config import ConfigError, bounded, check, check_variants
 from .metrics import mean_sd
 from .nets import pick_device, seed_generator
 from .train import torch_threads
 
 DEMO_ID = "tissue_patches"
-CODE_VERSION = "tissue_patches/1"
+CODE_VERSION = "tissue_patches/2"  # 2: two scenarios (no_norm, fast_g)
 SIZE = 16  # patch side (pixels); the classifier ships weights for this size
 GRID = 36  # patches per sample grid in live events and results (6 x 6)
 
@@ -84,14 +85,23 @@ class Config:
                                                           choices=("dcgan", "he")))
     g_up: str = field(default="transposed", metadata=bounded(
         help="G upsampling: transposed (4x4 stride 2) or resize (nearest + 3x3)", choices=("transposed", "resize")))
+    mbstd_features: int = field(default=64, metadata=bounded(1, 256, "minibatch stddev: statistics, D's 2 x d_width channels in this "
+                                                              "many groups (64: one per channel; 1: ProGAN's one)"))
     mbstd_group: int = field(default=0, metadata=bounded(0, 64, "minibatch stddev: samples per group (0: the whole batch)"))
-    lr_g: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
-    lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
+    lr_g: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "no_norm scenario: generator learning rate"))
+    lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "no_norm scenario: discriminator learning rate"))
+    fast_lr_g: float = field(default=2e-3, metadata=bounded(1e-6, 1e-1, "fast_g scenario: generator learning rate"))
+    fast_lr_d: float = field(default=2e-4, metadata=bounded(1e-6, 1e-1, "fast_g scenario: discriminator learning rate"))
     pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: patches per discriminator input"))
     eval_samples: int = field(default=500, metadata=bounded(100, 4000, "generated patches scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
     eval_every: int = field(default=200, metadata=bounded(10, 5000, "steps between live frames"))
     device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
+
+    def __post_init__(self):
+        if isinstance(self.d_width, int) and isinstance(self.mbstd_features, int) and (2 * self.d_width) % self.mbstd_features:
+            raise ConfigError(f"mbstd_features={self.mbstd_features} must divide D's last channels, "
+                              f"2 x d_width = {2 * self.d_width}")
 
 
 @dataclass(frozen=True)
@@ -107,14 +117,26 @@ class Setup:
     diffaug: bool = False
 
 
-VARIANTS: dict[str, tuple[str, Callable[[Config], Setup]]] = {
-    "plain": ("No normalisation (failure)", lambda c: Setup()),
-    "batchnorm": ("Batch normalisation (DCGAN)", lambda c: Setup(g_norm=True, d_norm=True)),
-    "mbstd": ("Minibatch standard deviation", lambda c: Setup(mbstd=True)),
-    "pacgan": ("Packing (PacGAN)", lambda c: Setup(pack=c.pack)),
-    "sn_hinge": ("Spectral norm + hinge loss", lambda c: Setup(spectral=True, loss="hinge")),
-    "diffaug": ("DiffAugment", lambda c: Setup(diffaug=True)),
+# variant -> (label, scenario, Setup). Within a scenario each fix is one change to its failure.
+DCGAN = Setup(g_norm=True, d_norm=True)
+VARIANTS: dict[str, tuple[str, str, Callable[[Config], Setup]]] = {
+    "plain": ("No normalisation (failure)", "no_norm", lambda c: Setup()),
+    "batchnorm": ("Batch normalisation (DCGAN)", "no_norm", lambda c: DCGAN),
+    "fast_g": ("Generator 10x faster than D (failure)", "fast_g", lambda c: DCGAN),
+    "mbstd": ("Minibatch standard deviation", "fast_g", lambda c: dataclasses.replace(DCGAN, mbstd=True)),
+    "pacgan": ("Packing (PacGAN)", "fast_g", lambda c: dataclasses.replace(DCGAN, pack=c.pack)),
+    "sn_hinge": ("Spectral norm + hinge loss", "fast_g", lambda c: dataclasses.replace(DCGAN, spectral=True, loss="hinge")),
+    "diffaug": ("DiffAugment", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
 }
+FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
+DEFAULT_FIX = {"no_norm": "batchnorm", "fast_g": "mbstd"}
+
+
+def rates(cfg: Config, scenario: str) -> tuple[float, float]:
+    """(lr G, lr D) of a scenario: equal in no_norm; in fast_g G's is ten times D's."""
+    return (cfg.lr_g, cfg.lr_d) if scenario == "no_norm" else (cfg.fast_lr_g, cfg.fast_lr_d)
+
+
 METRICS = ("modes", "reverse_kl", "diversity", "frechet_classifier", "hq_fraction")
 
 
@@ -133,13 +155,16 @@ def make_generator(seeds: Sequence[int], cfg: Config, g_norm: bool) -> Generator
 class PatchRun:
     """Networks, optimisers and random streams of one variant over S seeds."""
 
-    def __init__(self, su: Setup, cfg: Config, seeds: Sequence[int], device: torch.device):
+    def __init__(self, su: Setup, cfg: Config, seeds: Sequence[int], device: torch.device,
+                 lrs: Optional[tuple[float, float]] = None):
         self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
+        lr_g, lr_d = lrs or (cfg.lr_g, cfg.lr_d)
         self.data = patches.build(SIZE)
         self.G = make_generator(seeds, cfg, su.g_norm).to(device)  # G stays in train mode: batch statistics
-        self.D = Discriminator(seeds, su, (cfg.d_width, 2 * cfg.d_width), cfg.d_init == "he", cfg.mbstd_group).to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
+        self.D = Discriminator(seeds, su, (cfg.d_width, 2 * cfg.d_width), cfg.d_init == "he", cfg.mbstd_group,
+                               cfg.mbstd_features).to(device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.5, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.5, 0.999))
         self.gens = [seed_generator(s, 3) for s in seeds]  # data + noise, per seed (CPU)
         self.aug_gens = [seed_generator(s, 5) for s in seeds]
         # the same latent points at every frame (the grid shows one set of patches evolving), and
@@ -190,12 +215,14 @@ def grid(x: torch.Tensor, n: int = GRID) -> list:
     return torch.nan_to_num(x[:n, 0], 0.0).clamp(-1, 1).mul(100).round().div(100).tolist()
 
 
-def train(setups: dict[str, Setup], cfg: Config, seeds: Sequence[int], on_event=None, should_stop=None) -> dict:
+def train(setups: dict[str, tuple[Setup, tuple[float, float]]], cfg: Config, seeds: Sequence[int], on_event=None,
+          should_stop=None) -> dict:
+    """``setups``: variant -> (its Setup, its (lr G, lr D))."""
     from .patch_classifier import judge
 
     device = pick_device(cfg.device)
     jd = judge(SIZE, device)  # the classifier scores on the training device (CUDA when there is one)
-    runs = {v: PatchRun(su, cfg, seeds, device) for v, su in setups.items()}
+    runs = {v: PatchRun(su, cfg, seeds, device, lrs) for v, (su, lrs) in setups.items()}
     curves = {v: {"step": [], **{m: [] for m in METRICS}, "d_loss": [], "g_loss": []} for v in runs}
     diverged = {v: [None] * len(seeds) for v in runs}
     spent = {v: 0.0 for v in runs}
@@ -255,12 +282,14 @@ def run(cfg: Config, variants: list[str], seeds: int = 4, on_event=None, should_
     out = {"demo": DEMO_ID, "code_version": CODE_VERSION, "config": dataclasses.asdict(cfg),
            "seeds": [cfg.seed + i for i in range(seeds)], "variants": {}}
     with torch_threads(threads):
-        runs = train({v: VARIANTS[v][1](cfg) for v in variants}, cfg, out["seeds"], on_event, should_stop)
+        runs = train({v: (VARIANTS[v][2](cfg), rates(cfg, VARIANTS[v][1])) for v in variants}, cfg, out["seeds"],
+                     on_event, should_stop)
         out["real"] = real_reference()
     for v, r in runs.items():
         summary = {m: mean_sd([p[m] for p in r["per_seed"]]) for m in METRICS}
         state = r.pop("generator_seed0")
-        out["variants"][v] = {"label": VARIANTS[v][0], **r, "mean": {m: s[0] for m, s in summary.items()},
+        out["variants"][v] = {"label": VARIANTS[v][0], "scenario": VARIANTS[v][1], **r,
+                              "mean": {m: s[0] for m, s in summary.items()},
                               "sd": {m: s[1] for m, s in summary.items()}}
         if checkpoints is not None:
             save_checkpoint(state, cfg, v, out["seeds"][0], checkpoint_path(v, checkpoints))
@@ -290,12 +319,19 @@ def success(result: dict, variant: str, kind: str) -> list[bool]:
     return [p["modes"] >= 4 and p["reverse_kl"] <= 0.35 for p in ps]
 
 
-def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, variants: Optional[list[str]] = None) -> list[Path]:
-    """Regenerate the shipped result (every variant, default config) and seed-0 generators."""
+def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, names: Optional[list[str]] = None) -> list[Path]:
+    """Regenerate the shipped results (every variant of each scenario, default config) and the
+    seed-0 generators; ``names``: some of no_norm, fast_g."""
     from . import pretrained
 
-    result = run(Config(), variants or list(VARIANTS), seeds, on_event=on_event,
-                 checkpoints=Path(root) if root else pretrained.ROOT)
-    path = pretrained.path_for(DEMO_ID, "default", root)
-    pretrained.save(result, path)
-    return [path, *(checkpoint_path(v, root) for v in result["variants"])]
+    bad = set(names or ()) - set(FAILURE)
+    if bad:
+        raise ValueError(f"unknown result name(s) {sorted(bad)}; expected {', '.join(FAILURE)}")
+    paths = []
+    for scenario in names or FAILURE:
+        vs = [v for v in VARIANTS if VARIANTS[v][1] == scenario]
+        result = run(Config(), vs, seeds, on_event=on_event, checkpoints=Path(root) if root else pretrained.ROOT)
+        paths.append(pretrained.path_for(DEMO_ID, scenario, root))
+        pretrained.save(result, paths[-1])
+        paths += [checkpoint_path(v, root) for v in vs]
+    return paths

@@ -44,11 +44,20 @@ def test_opens_with_the_shipped_comparison():
     assert "8/8 seeds" in " ".join(table["claim holds in"])
 
 
-def test_fix_in_url_preselects_it():
+def test_fix_in_url_preselects_it_beside_its_scenarios_failure():
     at = page(variant="mbstd")
     assert not at.exception
     assert at.selectbox(key="variant").value == "mbstd"
-    assert "Minibatch standard deviation" in texts(at)
+    assert "Shipped result" in texts(at)  # the fast-generator scenario ships its own result
+    table = result_table(at)
+    assert list(table[""]) == ["Generator 10x faster than D (failure)", "Minibatch standard deviation", "Real patches"]
+
+
+def test_a_link_to_a_failure_opens_its_scenario_with_the_default_fix():
+    for failure, fix in (("fast_g", "mbstd"), ("plain", "batchnorm")):
+        at = page(variant=failure)
+        assert not at.exception
+        assert at.selectbox(key="variant").value == fix, failure
 
 
 def test_unknown_fix_and_out_of_range_numbers_get_friendly_handling():

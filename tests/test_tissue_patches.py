@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from demos import losses, pretrained, tissue_patches as tp
-from demos.catalog import CATALOG
 from demos.config import ConfigError, from_overrides
 
 SEEDS = [3, 4]
@@ -28,18 +27,30 @@ def test_config_rejects_unknown_and_out_of_range():
         tp.Config().steps = 3  # type: ignore[misc]
 
 
-def test_variants_change_one_thing_each():
+def test_variants_change_one_thing_each_from_their_scenarios_failure():
     cfg = tp.Config()
-    base = tp.VARIANTS["plain"][1](cfg)
-    assert base == tp.Setup()
-    for v, (_, make) in tp.VARIANTS.items():
-        su = make(cfg)
+    assert tp.VARIANTS["plain"][2](cfg) == tp.Setup()
+    assert tp.VARIANTS["fast_g"][2](cfg) == tp.Setup(g_norm=True, d_norm=True)  # the DCGAN recipe
+    expected = {"plain": set(), "batchnorm": {"g_norm", "d_norm"}, "fast_g": set(), "mbstd": {"mbstd"},
+                "pacgan": {"pack"}, "sn_hinge": {"spectral", "loss"}, "diffaug": {"diffaug"}}
+    assert set(expected) == set(tp.VARIANTS)
+    for v, (_, scenario, make) in tp.VARIANTS.items():
+        su, base = make(cfg), tp.VARIANTS[tp.FAILURE[scenario]][2](cfg)
         changed = {f.name for f in dataclasses.fields(su) if getattr(su, f.name) != getattr(base, f.name)}
-        expected = {"plain": set(), "batchnorm": {"g_norm", "d_norm"}, "mbstd": {"mbstd"}, "pacgan": {"pack"},
-                    "sn_hinge": {"spectral", "loss"}, "diffaug": {"diffaug"}}[v]
-        assert changed == expected, v
-    assert tp.VARIANTS["pacgan"][1](cfg).pack == cfg.pack
-    assert tp.VARIANTS["sn_hinge"][1](cfg).loss == "hinge"
+        assert changed == expected[v], v
+        assert tp.DEFAULT_FIX[scenario] in tp.VARIANTS and tp.VARIANTS[tp.DEFAULT_FIX[scenario]][1] == scenario
+    assert tp.VARIANTS["pacgan"][2](cfg).pack == cfg.pack
+    assert tp.VARIANTS["sn_hinge"][2](cfg).loss == "hinge"
+
+
+def test_fast_g_scenario_trains_g_ten_times_faster_than_d():
+    """The fast_g failure and its fixes get (fast_lr_g, fast_lr_d) = (2e-3, 2e-4); no_norm the equal pair."""
+    cfg = tp.Config(eval_samples=100)
+    assert tp.rates(cfg, "fast_g") == (2e-3, 2e-4) and tp.rates(cfg, "no_norm") == (cfg.lr_g, cfg.lr_d) == (5e-4, 5e-4)
+    res = tp.run(dataclasses.replace(cfg, steps=10, eval_every=10), ["plain", "mbstd"], 1)
+    assert res["variants"]["mbstd"]["scenario"] == "fast_g" and res["variants"]["plain"]["scenario"] == "no_norm"
+    run = tp.PatchRun(tp.VARIANTS["mbstd"][2](cfg), cfg, SEEDS, torch.device("cpu"), tp.rates(cfg, "fast_g"))
+    assert run.opt_g.param_groups[0]["lr"] == 2e-3 and run.opt_d.param_groups[0]["lr"] == 2e-4
 
 
 def test_batched_seeds_equal_each_seed_alone():
@@ -61,7 +72,7 @@ def test_architecture_knobs_build_what_they_name():
         from_overrides(tp.Config, {"g_init": "xavier"})
     with pytest.raises(ConfigError, match="g_up"):
         from_overrides(tp.Config, {"g_up": "bilinear"})
-    run = tp.PatchRun(tp.Setup(), tp.Config(g_width=8, d_width=4, g_up="resize", eval_samples=100), SEEDS, torch.device("cpu"))
+    run = tp.PatchRun(tp.Setup(), tp.Config(g_width=8, d_width=4, mbstd_features=8, g_up="resize", eval_samples=100), SEEDS, torch.device("cpu"))
     assert [u.out_channels for u in run.G.ups] == [2 * 8, 2 * 1] and all(u.kernel_size == (3, 3) for u in run.G.ups)
     assert [c.out_channels for c in run.D.convs] == [2 * 4, 2 * 8]
     assert run.sample().shape == (2, 100, 1, 16, 16)
@@ -126,6 +137,33 @@ def test_minibatch_stddev_channel_is_the_batch_spread():
         assert varied[0] > 50 * same[0]
 
 
+def test_minibatch_stddev_with_one_statistic_per_channel():
+    """F = C (the demo's default): channel f of the extra F is the batch spread of D's channel f
+    alone, averaged over its 4 x 4 positions (StyleGAN2's num_channels; F = 1 is ProGAN's average)."""
+    cfg = tp.Config()
+    assert cfg.mbstd_features == 64 == 2 * cfg.d_width
+    run = tp.PatchRun(tp.VARIANTS["mbstd"][2](cfg), dataclasses.replace(cfg, eval_samples=100), [0], torch.device("cpu"))
+    d = tp.Discriminator([0], tp.Setup(mbstd=True), features=64)
+    assert d.fc.shape[1] == (64 + 64) * 16 == run.D.fc.shape[1]
+    x = torch.rand(8, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        h = x
+        for conv in d.convs:
+            h = F.leaky_relu(conv(h), 0.2)
+        per_channel = (h.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2))  # (64,)
+        for f in (0, 5, 63):
+            d.fc.zero_()
+            d.fc[0, (64 + f) * 16:(64 + f + 1) * 16] = 1 / 16  # weigh only statistic f's 16 positions
+            assert torch.allclose(d(x), per_channel[f].expand(1, 8), rtol=1e-4), f
+        assert per_channel.std() > 0  # the statistics differ: F = 64 is not F = 1 repeated
+
+
+def test_minibatch_stddev_statistics_must_divide_ds_channels():
+    with pytest.raises(ConfigError, match="mbstd_features=64 must divide"):
+        from_overrides(tp.Config, {"d_width": "20"})  # 40 channels: name the clash, do not crash in training
+    assert from_overrides(tp.Config, {"d_width": "20", "mbstd_features": "40"}).mbstd_features == 40
+
+
 def test_minibatch_stddev_in_groups_takes_the_spread_of_each_group():
     """ProGAN's code groups samples i, i + b/g, i + 2b/g, ... (g per group): a batch whose second
     half repeats its first half exactly has spread ~0 in every group of 2, not over the whole batch.
@@ -188,25 +226,27 @@ def test_saturating_label_is_not_used_here_and_g_loss_is_non_saturating():
     assert torch.allclose(g_loss(logit), F.softplus(-logit).mean(1))
 
 
-def test_shipped_result_loads_and_matches_the_default_config():
-    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, "default"), tp.CODE_VERSION)
+@pytest.mark.parametrize("scenario", list(tp.FAILURE))
+def test_shipped_result_loads_and_matches_the_default_config(scenario):
+    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, scenario), tp.CODE_VERSION)
     assert res["config"] == json.loads(json.dumps(dataclasses.asdict(tp.Config())))
-    assert set(res["variants"]) == set(tp.VARIANTS)
+    assert set(res["variants"]) == {v for v, (_, sc, _) in tp.VARIANTS.items() if sc == scenario}
     for v, r in res["variants"].items():
+        assert r["scenario"] == scenario
         assert len(r["per_seed"]) == len(res["seeds"]) >= 8
         assert {"modes", "reverse_kl", "diversity", "frechet_classifier", "wall_time_s"} <= set(r["per_seed"][0])
         assert len(r["grid"]) == tp.GRID and len(r["curves"]["step"]) >= 5
     assert res["real"]["modes"] == 5
 
 
-def test_shipped_generators_load_and_reproduce_their_modality_counts():
+@pytest.mark.parametrize("scenario", list(tp.FAILURE))
+def test_shipped_generators_load_and_reproduce_their_modality_counts(scenario):
     """The seed-0 checkpoint is the generator of the shipped result: fresh draws from it cover the
     number of modalities the result recorded for that seed (within one)."""
     from demos.patch_classifier import judge
 
-    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, "default"), tp.CODE_VERSION)
-    info = CATALOG[tp.DEMO_ID]
-    for v in (info.failure, info.default_fix):
+    res = pretrained.load(pretrained.path_for(tp.DEMO_ID, scenario), tp.CODE_VERSION)
+    for v in (tp.FAILURE[scenario], tp.DEFAULT_FIX[scenario]):
         g = tp.load_generator(tp.checkpoint_path(v), v, tp.Config())
         s = judge(tp.SIZE).score(tp.draw(g, 500, seed=123))
         assert abs(s["modes"] - res["variants"][v]["per_seed"][0]["modes"]) <= 1, v
@@ -235,7 +275,7 @@ def test_missing_corrupt_or_stale_generators_are_named(tmp_path):
 
 
 def test_corrupt_shipped_result_is_a_clear_error(tmp_path):
-    p = tmp_path / "tissue_patches_default.json"
+    p = tmp_path / "tissue_patches_fast_g.json"
     p.write_text("{not json")
-    with pytest.raises(pretrained.PretrainedError, match="tissue_patches_default.json: not valid JSON"):
+    with pytest.raises(pretrained.PretrainedError, match="tissue_patches_fast_g.json: not valid JSON"):
         pretrained.load(p, tp.CODE_VERSION)
