@@ -2,7 +2,7 @@
 channel group s of grouped convolutions, plus spectral normalisation and DiffAugment.
 
     G: z -> linear -> 64 x 4 x 4 -> [BN] ReLU -> up-conv -> 32 x 8 x 8 -> [BN] ReLU -> up-conv -> 1 x 16 x 16 -> tanh
-    D: (pack) x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> [BN] 64 x 4 x 4 -> LReLU [+ mbstd channel] -> linear
+    D: (pack) x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> [BN] 64 x 4 x 4 -> LReLU [+ F mbstd channels] -> linear
 
 Why grouped: a class compares failure and fix over several seeds, and S small networks as one
 grouped convolution cost about what one does on a CPU (as demos/nets.py does for MLPs).
