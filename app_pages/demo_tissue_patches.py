@@ -42,7 +42,7 @@ scenario = tp.VARIANTS[fix][1]
 FAILURE = tp.FAILURE[scenario]
 seeds = c2.slider("Seeds for a live run", 1, LIVE_MAX_SEEDS, 2, key="tp_seeds", bind="query-params",
                   help="The shipped result has 8 seeds; a live run of 2 seeds takes about a minute and a half on a laptop CPU.")
-LR_KEYS = ("lr_g", "lr_d") if scenario == "no_norm" else ("fast_lr_g", "fast_lr_d")
+LR_KEYS = tp.LR_FIELDS[scenario]  # the two learning rates this scenario trains at
 with st.expander("Training settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)
     steps = s1.number_input("Steps", 100, LIVE_MAX_STEPS, DEFAULT.steps, step=250, key="tp_steps", bind="query-params")

@@ -129,9 +129,13 @@ FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
 DEFAULT_FIX = {"no_norm": "batchnorm", "fast_g": "mbstd"}
 
 
+LR_FIELDS = {"no_norm": ("lr_g", "lr_d"), "fast_g": ("fast_lr_g", "fast_lr_d")}  # the Config fields each scenario trains at
+
+
 def rates(cfg: Config, scenario: str) -> tuple[float, float]:
     """(lr G, lr D) of a scenario: equal in no_norm; in fast_g G's is ten times D's."""
-    return (cfg.lr_g, cfg.lr_d) if scenario == "no_norm" else (cfg.fast_lr_g, cfg.fast_lr_d)
+    g, d = LR_FIELDS[scenario]
+    return getattr(cfg, g), getattr(cfg, d)
 
 
 # The networks (seeds as channel groups), spectral norm and DiffAugment: demos/patch_nets.py; the
