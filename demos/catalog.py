@@ -132,7 +132,7 @@ CATALOG: dict[str, DemoInfo] = {
                 "mbstd": "Minibatch standard deviation",
                 "pacgan": "Packing (PacGAN)",
                 "sn_hinge": "Spectral norm + hinge loss",
-                "diffaug": "DiffAugment",
+                "diffaug": "DiffAugment (translation)",
             },
         ),
     ]

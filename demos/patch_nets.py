@@ -107,8 +107,12 @@ class Discriminator(nn.Module):
         return torch.baddbmm(self.fc_b, h, fc)[..., 0]
 
 
-def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tensor:
-    """DiffAugment on x (B, S*C, H, W); seed s draws its parameters from ``gens[s]``."""
+POLICY = ("color", "translation", "cutout")  # DiffAugment's policy names (Zhao et al. 2020)
+
+
+def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator], policy: Sequence[str] = POLICY) -> torch.Tensor:
+    """DiffAugment on x (B, S*C, H, W); seed s draws its parameters from ``gens[s]``; ``policy``:
+    some of color (brightness, contrast), translation (1/8), cutout (1/2), applied in that order."""
     b, sc, hh, ww = x.shape
     s = len(gens)
 
@@ -116,19 +120,21 @@ def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator]) -> torch.Tens
         return torch.stack([fn(g) for g in gens], 1).view(b, s, 1, 1).to(x.device)
 
     y = x.view(b, s, sc // s, hh, ww)
-    y = y + draw(lambda g: torch.rand(b, generator=g) - 0.5).unsqueeze(2)  # brightness
-    mean = y.mean((2, 3, 4), keepdim=True)
-    y = (y - mean) * draw(lambda g: torch.rand(b, generator=g) + 0.5).unsqueeze(2) + mean  # contrast
-    r = hh // 8  # translation by up to 1/8, zero padding
-    ty, tx = (draw(lambda g: torch.randint(-r, r + 1, (b,), generator=g)).long() for _ in range(2))
-    iy = torch.arange(hh, device=x.device).view(1, 1, hh, 1) + ty
-    ix = torch.arange(ww, device=x.device).view(1, 1, 1, ww) + tx
-    inside = ((iy >= 0) & (iy < hh) & (ix >= 0) & (ix < ww)).unsqueeze(2)
-    flat = (iy.clamp(0, hh - 1) * ww + ix.clamp(0, ww - 1)).view(b, s, 1, hh * ww).expand(-1, -1, sc // s, -1)
-    y = torch.gather(y.reshape(b, s, sc // s, hh * ww), 3, flat).view_as(y) * inside
-    cy, cx = (draw(lambda g: torch.randint(0, hh, (b,), generator=g)).long() for _ in range(2))
-    gy, gx = torch.arange(hh, device=x.device).view(1, 1, hh, 1), torch.arange(ww, device=x.device).view(1, 1, 1, ww)
-    cut = ((gy - cy).abs() < hh // 4) & ((gx - cx).abs() < ww // 4)  # a half-size square set to 0
-    return (y * (~cut).unsqueeze(2)).view_as(x)
-
-
+    if "color" in policy:
+        y = y + draw(lambda g: torch.rand(b, generator=g) - 0.5).unsqueeze(2)  # brightness
+        mean = y.mean((2, 3, 4), keepdim=True)
+        y = (y - mean) * draw(lambda g: torch.rand(b, generator=g) + 0.5).unsqueeze(2) + mean  # contrast
+    if "translation" in policy:
+        r = hh // 8  # translation by up to 1/8, zero padding
+        ty, tx = (draw(lambda g: torch.randint(-r, r + 1, (b,), generator=g)).long() for _ in range(2))
+        iy = torch.arange(hh, device=x.device).view(1, 1, hh, 1) + ty
+        ix = torch.arange(ww, device=x.device).view(1, 1, 1, ww) + tx
+        inside = ((iy >= 0) & (iy < hh) & (ix >= 0) & (ix < ww)).unsqueeze(2)
+        flat = (iy.clamp(0, hh - 1) * ww + ix.clamp(0, ww - 1)).view(b, s, 1, hh * ww).expand(-1, -1, sc // s, -1)
+        y = torch.gather(y.reshape(b, s, sc // s, hh * ww), 3, flat).view_as(y) * inside
+    if "cutout" in policy:
+        cy, cx = (draw(lambda g: torch.randint(0, hh, (b,), generator=g)).long() for _ in range(2))
+        gy, gx = torch.arange(hh, device=x.device).view(1, 1, hh, 1), torch.arange(ww, device=x.device).view(1, 1, 1, ww)
+        cut = ((gy - cy).abs() < hh // 4) & ((gx - cx).abs() < ww // 4)  # a half-size square set to 0
+        y = y * (~cut).unsqueeze(2)
+    return y.reshape(x.shape)

@@ -38,8 +38,8 @@ class PatchRun:
         self.G = make_generator(seeds, cfg, su.g_norm).to(device)  # G stays in train mode: batch statistics
         self.D = Discriminator(seeds, su, (cfg.d_width, 2 * cfg.d_width), cfg.d_init == "he", cfg.mbstd_group,
                                cfg.mbstd_features).to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(0.5, 0.999))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(0.5, 0.999))
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=lr_g, betas=(cfg.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, 0.999))
         self.gens = [seed_generator(s, 3) for s in seeds]  # data + noise, per seed (CPU)
         self.aug_gens = [seed_generator(s, 5) for s in seeds]
         # the same latent points at every frame (the grid shows one set of patches evolving), and
@@ -58,7 +58,7 @@ class PatchRun:
         """Logits (S, B) for patches x (B*pack, S, 16, 16): packed, then augmented if DiffAugment."""
         m, s = self.su.pack, len(self.seeds)
         x = x.view(-1, m, s, SIZE, SIZE).transpose(1, 2).reshape(-1, s * m, SIZE, SIZE)
-        return self.D(diff_augment(x, self.aug_gens) if self.su.diffaug else x)
+        return self.D(diff_augment(x, self.aug_gens, self.cfg.diffaug_policy.split(",")) if self.su.diffaug else x)
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.cfg.batch * self.su.pack

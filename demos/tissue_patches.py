@@ -35,19 +35,24 @@ to that DCGAN:
   iteration per step (Miyato et al. 2018), with the hinge loss
   L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], L_G = -E[D(G(z))].
 * ``diffaug`` -- DiffAugment (Zhao et al. 2020): D sees T(x) and T(G(z)) for both players'
-  updates, T = random brightness, contrast, translation (1/8) and cutout (1/2), differentiable so
-  G learns through it.
+  updates, T differentiable so G learns through it. T is a policy, some of colour (brightness,
+  contrast), translation (by up to 1/8, zero fill) and cutout (a half-size square); here it is
+  translation alone. Colour jitter (brightness +-0.5 on [-1, 1], contrast x[0.5, 1.5]) blurs the
+  intensity cues that tell these per-source-normalised modalities apart, and cutout hides a quarter
+  of a 16 x 16 patch: with all three DiffAugment met the bar in 0 of 8 seeds, with translation and
+  cutout in 0 of 4, with translation alone in 29 of 40 (8/8 on the shipped seeds, 4-7/8 on four
+  other sets: README) -- close, but under the 80 % bar, so not claimed.
 
-``Config`` also sets the networks' widths and initialisation, G's upsampling and minibatch
-stddev's group size, for sweeps; the README tabulates what they showed.
+``Config`` also sets the networks' widths and initialisation, G's upsampling, minibatch stddev's
+group size and Adam's beta1, for sweeps; the README tabulates what they showed.
 
 Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL of the modality
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
-Measured over 8 seeds: README, "Mode collapse on biomedical image patches". Batch norm and
-minibatch stddev meet their bars; packing, SN + hinge and DiffAugment do not here, and the page
-says so beside their numbers.
+Measured over 8-40 seeds: README, "Mode collapse on biomedical image patches". Batch norm and
+minibatch stddev meet their bars (``CLAIMED_FIXES``, tested on unseen seeds); DiffAugment comes
+close, packing and SN + hinge do not, and the page says so beside their numbers.
 """
 from __future__ import annotations
 
@@ -66,7 +71,7 @@ from .metrics import mean_sd
 from .train import torch_threads
 
 DEMO_ID = "tissue_patches"
-CODE_VERSION = "tissue_patches/2"  # 2: two scenarios (no_norm, fast_g)
+CODE_VERSION = "tissue_patches/3"  # 2: two scenarios (no_norm, fast_g); 3: DiffAugment policy translation
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,10 @@ class Config:
     lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "no_norm scenario: discriminator learning rate"))
     fast_lr_g: float = field(default=2e-3, metadata=bounded(1e-6, 1e-1, "fast_g scenario: generator learning rate"))
     fast_lr_d: float = field(default=2e-4, metadata=bounded(1e-6, 1e-1, "fast_g scenario: discriminator learning rate"))
+    beta1: float = field(default=0.5, metadata=bounded(0.0, 0.99, "Adam beta1 of both players (DCGAN: 0.5)"))
+    diffaug_policy: str = field(default="translation", metadata=bounded(
+        help="DiffAugment's ops (translation: see the module text for why not colour)",
+        choices=("translation", "translation,cutout", "color,translation,cutout")))
     pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: patches per discriminator input"))
     eval_samples: int = field(default=500, metadata=bounded(100, 4000, "generated patches scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
@@ -123,10 +132,11 @@ VARIANTS: dict[str, tuple[str, str, Callable[[Config], Setup]]] = {
     "mbstd": ("Minibatch standard deviation", "fast_g", lambda c: dataclasses.replace(DCGAN, mbstd=True)),
     "pacgan": ("Packing (PacGAN)", "fast_g", lambda c: dataclasses.replace(DCGAN, pack=c.pack)),
     "sn_hinge": ("Spectral norm + hinge loss", "fast_g", lambda c: dataclasses.replace(DCGAN, spectral=True, loss="hinge")),
-    "diffaug": ("DiffAugment", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
+    "diffaug": ("DiffAugment (translation)", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
 }
 FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
 DEFAULT_FIX = {"no_norm": "batchnorm", "fast_g": "mbstd"}
+CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd",)}  # meet the fix bar at defaults, over seed sets
 
 
 LR_FIELDS = {"no_norm": ("lr_g", "lr_d"), "fast_g": ("fast_lr_g", "fast_lr_d")}  # the Config fields each scenario trains at

@@ -210,6 +210,23 @@ def test_diffaugment_is_differentiable_reproducible_and_changes_the_patch():
     assert ((y1.detach() == 0).flatten(1).float().mean(1) >= 0.2).all()
 
 
+def test_diffaugment_translation_policy_only_shifts_each_patch():
+    """The demo's policy (translation): every patch is itself moved by up to 16/8 = 2 pixels with
+    zero fill, no brightness, contrast or cutout; the channels of one seed move together."""
+    assert tp.Config().diffaug_policy == "translation"
+    x = torch.rand(6, 4, 16, 16) + 0.1  # 2 seeds x 2 packed channels; no zeros of its own
+    y = tp.diff_augment(x, [torch.Generator().manual_seed(s) for s in (3, 4)], ["translation"])
+    pad = F.pad(x, (2, 2, 2, 2))
+    for b in range(6):
+        for s in range(2):
+            c = slice(2 * s, 2 * s + 2)
+            shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
+                      if torch.equal(y[b, c], pad[b, c, 2 + dy:18 + dy, 2 + dx:18 + dx])]
+            assert len(shifts) == 1, (b, s, shifts)
+    with pytest.raises(ConfigError, match="diffaug_policy"):
+        from_overrides(tp.Config, {"diffaug_policy": "color,spin"})
+
+
 def test_diffaugment_reaches_d_only_when_switched_on():
     cfg = tp.Config(eval_samples=100, batch=4)
     x = torch.rand(4, 2, 16, 16)
