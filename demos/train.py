@@ -173,7 +173,6 @@ def train(setups: dict[str, GanSetup], ts: TrainSettings, seeds: Sequence[int], 
     live view shows failure and fix side by side at the same step). Returns, per variant, final
     samples and metrics per seed, metric curves (mean over seeds), the step each seed diverged at
     (NaN/inf loss; that seed's metrics then count no high-quality sample), and wall time."""
-    t0 = time.perf_counter()
     runs = {name: Run(su, ts, seeds) for name, su in setups.items()}
     keys = ("modes", "hq_fraction", "reverse_kl", "d_loss", "g_loss")
     curves = {name: {"step": [], **{k: [] for k in keys}} for name in runs}
