@@ -42,6 +42,7 @@ class PatchRun:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=lr_d, betas=(cfg.beta1, 0.999))
         self.gens = [seed_generator(s, 3) for s in seeds]  # data + noise, per seed (CPU)
         self.aug_gens = [seed_generator(s, 5) for s in seeds]
+        self.aug_policy = tuple(cfg.diffaug_policy.split(","))  # parsed once, not at every D call
         # the same latent points at every frame (the grid shows one set of patches evolving), and
         # drawn from their own stream: evaluating never changes the training run
         self.eval_z = torch.stack([torch.randn(cfg.eval_samples, cfg.z_dim, generator=seed_generator(s, 7))
@@ -58,7 +59,7 @@ class PatchRun:
         """Logits (S, B) for patches x (B*pack, S, 16, 16): packed, then augmented if DiffAugment."""
         m, s = self.su.pack, len(self.seeds)
         x = x.view(-1, m, s, SIZE, SIZE).transpose(1, 2).reshape(-1, s * m, SIZE, SIZE)
-        return self.D(diff_augment(x, self.aug_gens, self.cfg.diffaug_policy.split(",")) if self.su.diffaug else x)
+        return self.D(diff_augment(x, self.aug_gens, self.aug_policy) if self.su.diffaug else x)
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.cfg.batch * self.su.pack

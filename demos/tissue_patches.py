@@ -135,8 +135,8 @@ VARIANTS: dict[str, tuple[str, str, Callable[[Config], Setup]]] = {
     "diffaug": ("DiffAugment (translation)", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
 }
 FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
-DEFAULT_FIX = {"no_norm": "batchnorm", "fast_g": "mbstd"}
 CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd",)}  # meet the fix bar at defaults, over seed sets
+DEFAULT_FIX = {scenario: fixes[0] for scenario, fixes in CLAIMED_FIXES.items()}  # the page opens on the first
 
 
 LR_FIELDS = {"no_norm": ("lr_g", "lr_d"), "fast_g": ("fast_lr_g", "fast_lr_d")}  # the Config fields each scenario trains at
