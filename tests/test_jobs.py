@@ -122,6 +122,42 @@ def test_thread_budget_applies_inside_job():
     assert seen["threads"] == 1
 
 
+def test_thread_budget_holds_when_a_concurrent_job_ends():
+    """Two workers: when the short job ends and restores the thread count it saved (the server's
+    2), the long one still runs on its budget of 1. This holds because torch's intra-op count is
+    per calling thread in the OpenMP build (measured: a worker's set_num_threads does not change
+    what the main thread sees); with a process-wide count the long job would run on 2 threads."""
+    import threading
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # what an idle 2-core server starts with
+    try:
+        reg = JobRegistry(workers=2, threads_per_job=1)
+        short_done, seen = threading.Event(), {}
+
+        def short(on_event, should_stop):
+            time.sleep(0.1)
+            return {}
+
+        def long(on_event, should_stop):
+            short_done.wait(5)
+            time.sleep(0.1)  # the short job's worker has left its job by now
+            seen["threads"] = torch.get_num_threads()
+            return {}
+
+        j_short = reg.submit(("short",), short, "bob")  # starts first, on the server's 2 threads
+        time.sleep(0.03)
+        j_long = reg.submit(("long",), long, "alice")
+        wait(j_short)
+        short_done.set()
+        wait(j_long)
+        assert seen["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_disk_cache_serves_a_finished_run_and_survives_deletion(tmp_path):
     import shutil
 
