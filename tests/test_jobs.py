@@ -127,8 +127,6 @@ def test_thread_budget_holds_when_a_concurrent_job_ends():
     2), the long one still runs on its budget of 1. This holds because torch's intra-op count is
     per calling thread in the OpenMP build (measured: a worker's set_num_threads does not change
     what the main thread sees); with a process-wide count the long job would run on 2 threads."""
-    import threading
-
     import torch
 
     before = torch.get_num_threads()

@@ -18,9 +18,10 @@ def default_run(request):
     return failure, fixes, tp.run(tp.Config(seed=1000, eval_every=1000), [failure, *fixes], SEEDS)
 
 
-def test_every_scenario_claims_its_default_fix():
+def test_every_claimed_fix_belongs_to_its_scenario():
+    """(The default fix is the first claimed one by construction: ``DEFAULT_FIX`` is derived.)"""
     for scenario, fixes in tp.CLAIMED_FIXES.items():
-        assert tp.DEFAULT_FIX[scenario] in fixes and all(tp.VARIANTS[v][1] == scenario for v in fixes)
+        assert fixes and all(tp.VARIANTS[v][1] == scenario for v in fixes), scenario
 
 
 @pytest.mark.slow
