@@ -2,7 +2,6 @@
 unrolled look-ahead stays in the graph, divergence is an outcome, and threads are bounded."""
 import dataclasses
 
-import pytest
 import torch
 
 from demos import mode_collapse as mc
