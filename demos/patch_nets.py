@@ -110,9 +110,11 @@ class Discriminator(nn.Module):
 POLICY = ("color", "translation", "cutout")  # DiffAugment's policy names (Zhao et al. 2020)
 
 
-def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator], policy: Sequence[str] = POLICY) -> torch.Tensor:
+def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator], policy: Sequence[str] = POLICY,
+                 shift: int | None = None) -> torch.Tensor:
     """DiffAugment on x (B, S*C, H, W); seed s draws its parameters from ``gens[s]``; ``policy``:
-    some of color (brightness, contrast), translation (1/8), cutout (1/2), applied in that order."""
+    some of color (brightness, contrast), translation (by up to ``shift`` pixels; None: 1/8 of the
+    side, as Zhao et al.), cutout (1/2), applied in that order."""
     b, sc, hh, ww = x.shape
     s = len(gens)
 
@@ -125,7 +127,7 @@ def diff_augment(x: torch.Tensor, gens: Sequence[torch.Generator], policy: Seque
         mean = y.mean((2, 3, 4), keepdim=True)
         y = (y - mean) * draw(lambda g: torch.rand(b, generator=g) + 0.5).unsqueeze(2) + mean  # contrast
     if "translation" in policy:
-        r = hh // 8  # translation by up to 1/8, zero padding
+        r = hh // 8 if shift is None else shift  # zero padding
         ty, tx = (draw(lambda g: torch.randint(-r, r + 1, (b,), generator=g)).long() for _ in range(2))
         iy = torch.arange(hh, device=x.device).view(1, 1, hh, 1) + ty
         ix = torch.arange(ww, device=x.device).view(1, 1, 1, ww) + tx

@@ -59,7 +59,9 @@ class PatchRun:
         """Logits (S, B) for patches x (B*pack, S, 16, 16): packed, then augmented if DiffAugment."""
         m, s = self.su.pack, len(self.seeds)
         x = x.view(-1, m, s, SIZE, SIZE).transpose(1, 2).reshape(-1, s * m, SIZE, SIZE)
-        return self.D(diff_augment(x, self.aug_gens, self.aug_policy) if self.su.diffaug else x)
+        if self.su.diffaug:
+            x = diff_augment(x, self.aug_gens, self.aug_policy, self.cfg.diffaug_shift)
+        return self.D(x)
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.cfg.batch * self.su.pack

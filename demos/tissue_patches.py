@@ -36,12 +36,13 @@ to that DCGAN:
   L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], L_G = -E[D(G(z))].
 * ``diffaug`` -- DiffAugment (Zhao et al. 2020): D sees T(x) and T(G(z)) for both players'
   updates, T differentiable so G learns through it. T is a policy, some of colour (brightness,
-  contrast), translation (by up to 1/8, zero fill) and cutout (a half-size square); here it is
-  translation alone. Colour jitter (brightness +-0.5 on [-1, 1], contrast x[0.5, 1.5]) blurs the
-  intensity cues that tell these per-source-normalised modalities apart, and cutout hides a quarter
-  of a 16 x 16 patch: with all three DiffAugment met the bar in 0 of 8 seeds, with translation and
-  cutout in 0 of 4, with translation alone in 29 of 40 (8/8 on the shipped seeds, 4-7/8 on four
-  other sets: README) -- close, but under the 80 % bar, so not claimed.
+  contrast), translation (zero fill) and cutout (a half-size square); here it is translation alone,
+  by up to 1 pixel (``diffaug_shift``; Zhao et al. shift by up to 1/8 of the side, 2 pixels here).
+  Colour jitter (brightness +-0.5 on [-1, 1], contrast x[0.5, 1.5]) blurs the intensity cues that
+  tell these per-source-normalised modalities apart, and cutout hides a quarter of a 16 x 16 patch:
+  with all three DiffAugment met the bar in 0 of 8 seeds, with translation and cutout in 0 of 4,
+  with translation by up to 2 pixels in 29 of 40 (72 %, under the bar), and by up to 1 pixel in
+  47 of 56 (84 %; 6-8 of 8 on each of seven seed sets: README).
 
 ``Config`` also sets the networks' widths and initialisation, G's upsampling, minibatch stddev's
 group size and Adam's beta1, for sweeps; the README tabulates what they showed.
@@ -50,9 +51,9 @@ Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL 
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
-Measured over 8-40 seeds: README, "Mode collapse on biomedical image patches". Batch norm and
-minibatch stddev meet their bars (``CLAIMED_FIXES``, tested on unseen seeds); DiffAugment comes
-close, packing and SN + hinge do not, and the page says so beside their numbers.
+Measured over 8-56 seeds: README, "Mode collapse on biomedical image patches". Batch norm,
+minibatch stddev and DiffAugment meet their bars (``CLAIMED_FIXES``, tested on unseen seeds);
+packing and SN + hinge do not, and the page says so beside their numbers.
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ from .metrics import mean_sd
 from .train import torch_threads
 
 DEMO_ID = "tissue_patches"
-CODE_VERSION = "tissue_patches/3"  # 2: two scenarios (no_norm, fast_g); 3: DiffAugment policy translation
+CODE_VERSION = "tissue_patches/4"  # 2: two scenarios (no_norm, fast_g); 3: DiffAugment policy translation;
+# 4: DiffAugment shifts by up to 1 pixel
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class Config:
     diffaug_policy: str = field(default="translation", metadata=bounded(
         help="DiffAugment's ops (translation: see the module text for why not colour)",
         choices=("translation", "translation,cutout", "color,translation,cutout")))
+    diffaug_shift: int = field(default=1, metadata=bounded(
+        1, 4, "DiffAugment translation: largest shift in pixels (Zhao et al.: 1/8 of the side, 2; see the module)"))
     pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: patches per discriminator input"))
     eval_samples: int = field(default=500, metadata=bounded(100, 4000, "generated patches scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
@@ -135,7 +139,8 @@ VARIANTS: dict[str, tuple[str, str, Callable[[Config], Setup]]] = {
     "diffaug": ("DiffAugment (translation)", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
 }
 FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
-CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd",)}  # meet the fix bar at defaults, over seed sets
+# the fixes that meet the fix bar at defaults in >= 80 % of seeds over several seed sets (README)
+CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd", "diffaug")}
 DEFAULT_FIX = {scenario: fixes[0] for scenario, fixes in CLAIMED_FIXES.items()}  # the page opens on the first
 
 
