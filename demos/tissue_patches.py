@@ -42,7 +42,7 @@ to that DCGAN:
   tell these per-source-normalised modalities apart, and cutout hides a quarter of a 16 x 16 patch:
   with all three DiffAugment met the bar in 0 of 8 seeds, with translation and cutout in 0 of 4,
   with translation by up to 2 pixels in 29 of 40 (72 %, under the bar), and by up to 1 pixel in
-  47 of 56 (84 %; 6-8 of 8 on each of seven seed sets: README).
+  54 of 64 (84 %; 6-8 of 8 on each of eight seed sets: README) -- claimed, the weaker of the two.
 
 ``Config`` also sets the networks' widths and initialisation, G's upsampling, minibatch stddev's
 group size and Adam's beta1, for sweeps; the README tabulates what they showed.
@@ -51,7 +51,7 @@ Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL 
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
-Measured over 8-56 seeds: README, "Mode collapse on biomedical image patches". Batch norm,
+Measured over 8-64 seeds: README, "Mode collapse on biomedical image patches". Batch norm,
 minibatch stddev and DiffAugment meet their bars (``CLAIMED_FIXES``, tested on unseen seeds);
 packing and SN + hinge do not, and the page says so beside their numbers.
 """
