@@ -40,6 +40,7 @@ def home() -> None:
 
 page = st.navigation([st.Page(home, title="Home", url_path="home", default=True), explorer, about,
                       *demos.values()], position="hidden")
+common.drop_non_finite_query_params()  # before any widget reads the URL
 
 with st.sidebar:
     st.caption("GAN Clinic")

@@ -210,6 +210,41 @@ def source_caption(tax: Taxonomy) -> str:
 # Widget state belongs to the page that made it
 
 
+def _forget_initial_url_values(keys: list[str]) -> None:
+    """Widgets bound to the URL seed from Streamlit's snapshot of the page's *initial* query string,
+    not from ``st.query_params``, so deleting a parameter is not enough: drop it from that snapshot
+    too. Internal API (checked on Streamlit 1.67); if it moves, the fuzz test's regression check
+    (test_non_finite_numbers_in_every_url_parameter_are_dropped_and_named) fails and says so."""
+    from streamlit.runtime.state.session_state_proxy import get_session_state
+
+    with get_session_state().query_params() as qp:
+        initial = getattr(qp, "_initial_query_params", None)
+        if isinstance(initial, dict):
+            for key in keys:
+                initial.pop(key, None)
+
+
+def drop_non_finite_query_params() -> None:
+    """Remove URL parameters whose value is a non-finite number (``inf``, ``nan``, ``1e400``) before
+    any widget reads them, and say which. No control here accepts one, and Streamlit's own URL
+    binding of an integer input raises on it (``int(inf)``), which would take the page down."""
+    bad = []
+    for key in list(st.query_params):
+        for value in st.query_params.get_all(key):
+            try:
+                x = float(value)
+            except (TypeError, ValueError):
+                continue  # not a number at all: each page's own check names it
+            if x != x or x in (float("inf"), float("-inf")):
+                bad.append(key)
+                del st.query_params[key]
+                break
+    if bad:
+        _forget_initial_url_values(bad)
+        st.warning("Ignored URL parameter(s) " + ", ".join(md_escape(k) for k in sorted(bad))
+                   + ": not a finite number; the default is used instead.", icon=":material/link_off:")
+
+
 def forget_other_pages_widgets(page, keep: set[str]) -> None:
     """On moving to another page, drop the previous page's widget values from session_state.
 

@@ -113,6 +113,18 @@ def assert_sane(at: AppTest, where) -> None:
         assert not m.proto.allow_html or m.value == presenter.STYLE, (where, m.value[:80])
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-1e400"])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_non_finite_numbers_in_every_url_parameter_are_dropped_and_named(name, value):
+    """Streamlit's URL binding of an integer input raises on a non-finite number (int(inf)); the
+    app drops such parameters before any widget reads them and names them (the fuzz test above
+    found ``?osc_steps=inf`` taking the non-convergence page down)."""
+    keys = re.findall(r"""key=["'](\w+)["']""", (ROOT / PAGES[name]).read_text(encoding="utf-8")) or ["steps"]
+    at = open_page(name, {k: value for k in keys})
+    assert_sane(at, (name, value))
+    assert any("not a finite number" in w.value for w in at.warning), (name, [w.value for w in at.warning])
+
+
 @pytest.mark.parametrize("name", list(PAGES))
 def test_random_query_parameters_never_break_a_page(name):
     @FUZZ
