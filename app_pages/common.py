@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 import os
 import sys
 from pathlib import Path
@@ -235,7 +236,7 @@ def drop_non_finite_query_params() -> None:
                 x = float(value)
             except (TypeError, ValueError):
                 continue  # not a number at all: each page's own check names it
-            if x != x or x in (float("inf"), float("-inf")):
+            if not math.isfinite(x):
                 bad.append(key)
                 del st.query_params[key]
                 break
