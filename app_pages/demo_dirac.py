@@ -16,7 +16,7 @@ from app_pages.widgets import url_choice
 
 from demos import dirac
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 INFO = CATALOG["dirac"]
 LABELS = INFO.variants

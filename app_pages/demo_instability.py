@@ -18,10 +18,10 @@ from app_pages import grad_plots as gp
 from app_pages import live
 from app_pages.plots2d import COLORS
 from app_pages.widgets import url_choice
-from demos import data2d
+from engine import data2d
 from demos import instability as ins
-from demos.config import ConfigError, from_overrides
-from demos.gan_probe import RING_SIGMA
+from engine.config import ConfigError, from_overrides
+from engine.gan_probe import RING_SIGMA
 
 FIXES = {v: f"{label} ({'stall' if s == 'stall' else 'divergence'})" for v, (label, s, _) in ins.VARIANTS.items()
          if v not in ins.FAILURE.values()}

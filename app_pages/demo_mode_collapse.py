@@ -15,8 +15,9 @@ import torch
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
-from demos import data2d, mode_collapse as mc
-from demos.config import ConfigError, from_overrides
+from engine import data2d
+from demos import mode_collapse as mc
+from engine.config import ConfigError, from_overrides
 
 FAILURE = "gan"
 FIXES = [v for v in mc.VARIANTS if v != FAILURE]

@@ -18,9 +18,10 @@ import torch
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
-from demos import data2d, oscillation as osc
+from engine import data2d
+from demos import oscillation as osc
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 INFO = CATALOG[osc.DEMO_ID]
 FAILURE = INFO.failure

@@ -1,7 +1,7 @@
 """Demo page: mode collapse on real biomedical image patches, the failure beside one fix.
 
-Thin: data, networks, training and metrics live in demos/patches.py, demos/tissue_patches.py and
-demos/patch_classifier.py. The page shows the shipped 8-seed result for the default settings at
+Thin: data, networks, training and metrics live in engine/patches.py, demos/tissue_patches.py and
+engine/patch_classifier.py. The page shows the shipped 8-seed result for the default settings at
 once (sample grids of failure and fix with real patches beside them, metric curves, the table),
 and runs anything else through the shared job queue (app_pages/live.py) with live grids. Every
 control is in the URL; keys carry a ``tp_`` prefix so another page's ``steps`` never lands here.
@@ -17,9 +17,10 @@ import streamlit as st
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
-from demos import patches, pretrained, tissue_patches as tp
+from engine import patches, pretrained
+from demos import tissue_patches as tp
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 INFO = CATALOG[tp.DEMO_ID]
 SCENARIO_NAME = {"no_norm": "no normalisation", "fast_g": "fast generator"}

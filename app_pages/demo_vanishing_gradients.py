@@ -19,7 +19,7 @@ from app_pages import live
 from app_pages.plots2d import COLORS
 from app_pages.widgets import url_choice
 from demos import vanishing_gradients as vg
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 FAILURE = "saturating"
 FIXES = {v: vg.VARIANTS[v][0] for v in vg.VARIANTS if v != FAILURE}

@@ -1,7 +1,7 @@
 """Live runs on demo pages: submit to the shared job queue, poll, show progress, Stop.
 
 The page never trains inline (a rerun per click would stack trainings on 2 cores): it submits
-a job to :func:`demos.jobs.registry` and a fragment polls the job's snapshot every half second,
+a job to :func:`engine.jobs.registry` and a fragment polls the job's snapshot every half second,
 redrawing the live plots. When the job ends the fragment stops polling and reruns the page, which
 then draws the final result at full size.
 """
@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import streamlit as st
 
-from demos.jobs import Job, QueueFull, registry
+from engine.jobs import Job, QueueFull, registry
 
 POLL_S = 0.5  # poll interval with few live runs; it grows with the number of watchers
 
@@ -92,7 +92,7 @@ def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optiona
     import dataclasses
     import json
 
-    from demos import pretrained
+    from engine import pretrained
 
     try:
         shipped = pretrained.load(pretrained.path_for(demo_id, name), code_version)

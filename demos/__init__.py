@@ -2,7 +2,7 @@
 
 The demo contract: a demo is a module ``demos/<id>.py`` listed in :mod:`demos.catalog` that has
 
-* ``Config`` -- a frozen dataclass whose fields carry bounds (see :mod:`demos.config`);
+* ``Config`` -- a frozen dataclass whose fields carry bounds (see :mod:`engine.config`);
 * ``VARIANTS`` -- ``{variant id: one-line description}``, the failure and its fixes;
 * ``run(cfg, variants, seeds, on_event=None, should_stop=None, save_samples=None) -> dict`` --
   trains / simulates every variant and returns a JSON-able result::

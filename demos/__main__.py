@@ -11,23 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import sys
 from pathlib import Path
 
 from .catalog import CATALOG, as_json
-from .config import ConfigError, describe, from_overrides, parse_set_args
-
-
-def _jsonable(x):
-    """NaN/inf are not JSON: write them as null (a diverged run's metric)."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    return x
+from engine.config import ConfigError, describe, from_overrides, parse_set_args
+from engine.jsonio import jsonable as _jsonable
 
 
 def _progress(event: dict) -> None:

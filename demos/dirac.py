@@ -68,7 +68,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, bounded
+from engine.config import ConfigError, bounded
 
 VARIANTS = {
     "gan": "Unregularised GAN (failure)", "nsgan": "Non-saturating GAN", "wgan": "WGAN with weight clipping",

@@ -54,11 +54,11 @@ from pathlib import Path
 
 import torch
 
-from .config import bounded, check, check_variants
-from .gan_probe import RING_SIGMA, sample_grads
-from .live_run import LiveRun, Recipe
-from .metrics import mean_sd
-from .train import GanSetup, TrainSettings, torch_threads
+from engine.config import bounded, check, check_variants
+from engine.gan_probe import RING_SIGMA, sample_grads
+from engine.live_run import LiveRun, Recipe
+from engine.metrics import mean_sd
+from engine.train import GanSetup, TrainSettings, torch_threads
 
 DEMO_ID = "instability"
 CODE_VERSION = "instability/4"
@@ -187,7 +187,7 @@ def success(result: dict, variant: str) -> list[bool]:
 def pretrain(root: Path | None = None, seeds: int = 8, on_event=None, names=None) -> list[Path]:
     """Regenerate the shipped results: every variant of each scenario at the default config
     (``names``: some of stall, diverge)."""
-    from . import pretrained
+    from engine import pretrained
 
     bad = set(names or ()) - set(FAILURE)
     if bad:

@@ -1,6 +1,6 @@
 r"""Mode collapse on a 2D mixture: a plain GAN covers a mode or two; the fixes cover them all.
 
-The data is a ring of 8 or a 5x5 grid of 25 Gaussians (:mod:`demos.data2d`). The failure is the
+The data is a ring of 8 or a 5x5 grid of 25 Gaussians (:mod:`engine.data2d`). The failure is the
 plain non-saturating GAN
 
     min_D  -E_x[log D(x)] - E_z[log(1 - D(G(z)))],      min_G  -E_z[log D(G(z))]
@@ -25,7 +25,7 @@ Each fix is one change to that failure:
   its gradient points from every fake toward the data, with no region where it vanishes.
 
 Metrics (PacGAN/VEEGAN protocol): modes captured, high-quality fraction, reverse KL of the mode
-histogram, on 2,500 samples per seed (:mod:`demos.metrics`). Defaults were chosen by
+histogram, on 2,500 samples per seed (:mod:`engine.metrics`). Defaults were chosen by
 ``scripts/sweep_mode_collapse.py`` (results in ``docs/sweep_mode_collapse.md``).
 """
 from __future__ import annotations
@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from .config import bounded, check, check_variants
-from .metrics import mean_sd
-from .train import GanSetup, TrainSettings, torch_threads, train
+from engine.config import bounded, check, check_variants
+from engine.metrics import mean_sd
+from engine.train import GanSetup, TrainSettings, torch_threads, train
 
 DEMO_ID = "mode_collapse"
 CODE_VERSION = "mode_collapse/1"
@@ -145,7 +145,7 @@ def success(result: dict, variant: str, kind: str) -> list[bool]:
 
 def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, names=None) -> list[Path]:
     """Regenerate the shipped results: every variant at the default config, per dataset."""
-    from . import pretrained
+    from engine import pretrained
 
     paths = []
     for ds in names or ("ring", "grid"):

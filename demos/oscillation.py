@@ -1,6 +1,6 @@
 r"""Non-convergence on a 2D GAN: a plain GAN keeps jittering around the data; the fixes settle.
 
-The data is the ring of 8 Gaussians (:mod:`demos.data2d`, σ = 0.05). The failure is the plain
+The data is the ring of 8 Gaussians (:mod:`engine.data2d`, σ = 0.05). The failure is the plain
 non-saturating GAN trained by plain stochastic gradient steps of equal size h for G and D,
 
     min_D  -E_x[log D(x)] - E_z[log(1 - D(G(z)))],      min_G  -E_z[log D(G(z))].
@@ -52,11 +52,11 @@ from typing import Optional
 
 import torch
 
-from . import data2d
-from .config import bounded, check, check_variants
-from .metrics import mean_sd
-from .nets import seed_generator
-from .train import GanSetup, Run, TrainSettings, torch_threads
+from engine import data2d
+from engine.config import bounded, check, check_variants
+from engine.metrics import mean_sd
+from engine.nets import seed_generator
+from engine.train import GanSetup, Run, TrainSettings, torch_threads
 
 DEMO_ID = "oscillation"
 CODE_VERSION = "oscillation/1"
@@ -248,7 +248,7 @@ def success(result: dict, variant: str, failure: str = "gan") -> list[bool]:
 
 def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None) -> list[Path]:
     """Regenerate the shipped result: every variant at the default config."""
-    from . import pretrained
+    from engine import pretrained
 
     path = pretrained.path_for(DEMO_ID, "default", root)
     pretrained.save(run(Config(), list(VARIANTS), seeds, on_event=on_event), path)

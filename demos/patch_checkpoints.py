@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 
 import torch
 
-from .patch_nets import Generator
+from engine.patch_nets import Generator
 
 if TYPE_CHECKING:
     from . import tissue_patches as tp
@@ -21,7 +21,8 @@ def trained_by(cfg: "tp.Config") -> dict:
 
 
 def checkpoint_path(variant: str, root: Optional[Path] = None) -> Path:
-    from . import pretrained, tissue_patches as tp
+    from engine import pretrained
+    from . import tissue_patches as tp
 
     return (root or pretrained.ROOT) / f"{tp.DEMO_ID}_{variant}_G.pt"
 
@@ -39,7 +40,7 @@ def save_checkpoint(state: dict, cfg: "tp.Config", variant: str, seed: int, path
 def load_generator(path: Path, variant: str, cfg: "tp.Config") -> Generator:
     """A shipped generator (weights_only=True). Raises PretrainedError naming the file and problem."""
     from . import tissue_patches as tp
-    from .pretrained import PretrainedError
+    from engine.pretrained import PretrainedError
 
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import torch
 
-from . import losses, patches
-from .metrics import mean_sd
-from .nets import pick_device, seed_generator
-from .patch_nets import Discriminator, Generator, diff_augment
+from engine import losses, patches
+from engine.metrics import mean_sd
+from engine.nets import pick_device, seed_generator
+from engine.patch_nets import Discriminator, Generator, diff_augment
 
 if TYPE_CHECKING:
     from .tissue_patches import Config, Setup
@@ -96,7 +96,7 @@ def grid(x: torch.Tensor, n: int = GRID) -> list:
 def train(setups: dict[str, tuple[Setup, tuple[float, float]]], cfg: Config, seeds: Sequence[int], on_event=None,
           should_stop=None) -> dict:
     """``setups``: variant -> (its Setup, its (lr G, lr D))."""
-    from .patch_classifier import judge
+    from engine.patch_classifier import judge
 
     device = pick_device(cfg.device)
     jd = judge(SIZE, device)  # the classifier scores on the training device (CUDA when there is one)

@@ -1,7 +1,7 @@
 r"""Mode collapse on real biomedical patches, two ways: a GAN without normalisation, and a DCGAN whose generator outpaces its discriminator.
 
 The data are 16 x 16 grayscale patches of five modalities cut from images that ship with
-scikit-image (:mod:`demos.patches`): histology, fundus photograph, phase microscopy, retinal detail
+scikit-image (:mod:`engine.patches`): histology, fundus photograph, phase microscopy, retinal detail
 and a CT phantom; the target is their uniform mixture. The GAN is a DCGAN-shaped pair,
 
     G: z (32) -> linear -> 64 x 4 x 4 -> [BN] ReLU -> up-conv -> 32 x 8 x 8 -> [BN] ReLU -> up-conv -> 1 x 16 x 16 -> tanh
@@ -47,7 +47,7 @@ to that DCGAN:
 ``Config`` also sets the networks' widths and initialisation, G's upsampling, minibatch stddev's
 group size and Adam's beta1, for sweeps; the README tabulates what they showed.
 
-Metrics (:class:`demos.patch_classifier.Judge`): modalities covered, reverse KL of the modality
+Metrics (:class:`engine.patch_classifier.Judge`): modalities covered, reverse KL of the modality
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
@@ -66,10 +66,10 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import patches
-from .config import ConfigError, bounded, check, check_variants
-from .metrics import mean_sd
-from .train import torch_threads
+from engine import patches
+from engine.config import ConfigError, bounded, check, check_variants
+from engine.metrics import mean_sd
+from engine.train import torch_threads
 
 DEMO_ID = "tissue_patches"
 CODE_VERSION = "tissue_patches/4"  # 2: two scenarios (no_norm, fast_g); 3: DiffAugment policy translation;
@@ -153,9 +153,9 @@ def rates(cfg: Config, scenario: str) -> tuple[float, float]:
     return getattr(cfg, g), getattr(cfg, d)
 
 
-# The networks (seeds as channel groups), spectral norm and DiffAugment: demos/patch_nets.py; the
+# The networks (seeds as channel groups), spectral norm and DiffAugment: engine/patch_nets.py; the
 # training loop: demos/patch_training.py; the shipped seed-0 generators: demos/patch_checkpoints.py
-from .patch_nets import Discriminator, Generator, _spectral, diff_augment  # noqa: E402,F401 (tests use _spectral)
+from engine.patch_nets import Discriminator, Generator, _spectral, diff_augment  # noqa: E402,F401 (tests use _spectral)
 from .patch_training import GRID, METRICS, SIZE, PatchRun, grid, make_generator, train  # noqa: E402,F401
 from .patch_checkpoints import checkpoint_path, draw, load_generator, save_checkpoint  # noqa: E402,F401
 
@@ -163,7 +163,7 @@ from .patch_checkpoints import checkpoint_path, draw, load_generator, save_check
 def real_reference(n: int = 500, seed: int = 99) -> dict:
     """The metrics of n real training patches drawn afresh (what a generator that had learnt the
     training distribution exactly would score, finite-sample noise included) and a grid."""
-    from .patch_classifier import judge
+    from engine.patch_classifier import judge
 
     x, _ = patches.build(SIZE).sample(n, torch.Generator().manual_seed(seed))
     return judge(SIZE).score(x) | {"grid": grid(x)}
@@ -218,7 +218,7 @@ def success(result: dict, variant: str, kind: str) -> list[bool]:
 def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, names: Optional[list[str]] = None) -> list[Path]:
     """Regenerate the shipped results (every variant of each scenario, default config) and the
     seed-0 generators; ``names``: some of no_norm, fast_g."""
-    from . import pretrained
+    from engine import pretrained
 
     bad = set(names or ()) - set(FAILURE)
     if bad:

@@ -47,12 +47,12 @@ from pathlib import Path
 
 import torch
 
-from . import losses
-from .config import bounded, check, check_variants
-from .gan_probe import Data, seed_grad_norms
-from .metrics import mean_sd
-from .nets import BatchedMLP, pick_device, seed_generator
-from .train import torch_threads
+from engine import losses
+from engine.config import bounded, check, check_variants
+from engine.gan_probe import Data, seed_grad_norms
+from engine.metrics import mean_sd
+from engine.nets import BatchedMLP, pick_device, seed_generator
+from engine.train import torch_threads
 
 DEMO_ID = "vanishing_gradients"
 CODE_VERSION = "vanishing_gradients/2"
@@ -245,7 +245,7 @@ def success(result: dict, variant: str) -> list[bool]:
 def pretrain(root: Path | None = None, seeds: int = 8, on_event=None, names=None) -> list[Path]:
     """Regenerate the shipped results: every loss at the default config, per dataset (``names``:
     some of ring, digits)."""
-    from . import pretrained
+    from engine import pretrained
 
     bad = set(names or ()) - {"ring", "digits"}
     if bad:

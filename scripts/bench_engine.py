@@ -23,8 +23,9 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from demos import data2d, losses, mode_collapse as mc  # noqa: E402
-from demos.train import GanSetup, Run, TrainSettings  # noqa: E402
+from engine import data2d, losses  # noqa: E402
+from demos import mode_collapse as mc  # noqa: E402
+from engine.train import GanSetup, Run, TrainSettings  # noqa: E402
 
 
 def mlp(sizes):

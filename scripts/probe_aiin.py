@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from skimage import exposure  # noqa: E402
 
-from demos import patch_classifier as pc, patches, tissue_patches as tp  # noqa: E402
+from engine import patch_classifier as pc, patches  # noqa: E402
+from demos import tissue_patches as tp  # noqa: E402
 
 
 def main() -> None:

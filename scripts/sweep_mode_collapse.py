@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from demos import data2d, mode_collapse as mc  # noqa: E402
+from engine import data2d  # noqa: E402
+from demos import mode_collapse as mc  # noqa: E402
 
 
 def uniform_hq(dataset: str, sigma: float) -> float:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from demos import tissue_patches as tp  # noqa: E402
-from demos.config import from_overrides, parse_set_args  # noqa: E402
+from engine.config import from_overrides, parse_set_args  # noqa: E402
 
 
 def report(result: dict, cpu_s: float | None = None) -> None:
@@ -90,7 +90,7 @@ def main() -> None:
     result = tp.run(cfg, args.variants.split(","), args.seeds)
     cpu = time.process_time() - t0
     if args.json:
-        from demos.pretrained import save
+        from engine.pretrained import save
 
         save(result, Path(args.json))
     report(result, cpu)

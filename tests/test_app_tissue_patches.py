@@ -5,7 +5,8 @@ import time
 
 from streamlit.testing.v1 import AppTest
 
-from demos import pretrained, tissue_patches as tp
+from engine import pretrained
+from demos import tissue_patches as tp
 
 PAGE = "../app_pages/demo_tissue_patches.py"
 

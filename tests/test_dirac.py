@@ -13,7 +13,7 @@ import torch
 
 from demos import dirac as D
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 POINTS = [(1.0, 1.0), (-0.7, 0.3), (0.2, -1.5), (2.0, 0.5)]
 

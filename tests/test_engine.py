@@ -5,8 +5,8 @@ import dataclasses
 import torch
 
 from demos import mode_collapse as mc
-from demos.nets import BatchedMLP
-from demos.train import GanSetup, Run, TrainSettings, pack_samples, torch_threads, train
+from engine.nets import BatchedMLP
+from engine.train import GanSetup, Run, TrainSettings, pack_samples, torch_threads, train
 
 FAST = TrainSettings(steps=30, batch=32, hidden=16, eval_every=10)
 

@@ -33,10 +33,10 @@ from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
 from app_pages import presenter
-from demos import pretrained
-from demos.cache import ResultCache
+from engine import pretrained
+from engine.cache import ResultCache
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 from taxonomy.load import DEFAULT_TAXONOMY, TaxonomyError, load_bibliography, parse_taxonomy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,7 +307,7 @@ def test_a_deleted_cache_folder_is_recreated(tmp_path):
 
 
 def _pages_with_shipped_results() -> list[str]:
-    # a page loads shipped results through live.shipped_result (or demos.pretrained directly)
+    # a page loads shipped results through live.shipped_result (or engine.pretrained directly)
     return [d for d in DEMO_PAGES if any(k in (ROOT / PAGES[d]).read_text(encoding="utf-8")
                                          for k in ("pretrained.", "shipped_result("))]
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from demos import instability as ins
-from demos import losses, pretrained
-from demos.__main__ import _jsonable
+from engine import losses, pretrained
+from engine.jsonio import jsonable as _jsonable
 from demos.catalog import CATALOG
-from demos.train import GanSetup
+from engine.train import GanSetup
 
 SEEDS = 6
 FAST_STALL = ins.Config(steps=150, warmup=150, hidden=32, eval_every=50, arrows=10)
@@ -134,7 +134,7 @@ def test_catalog_lists_exactly_the_module_variants():
 
 
 def test_config_rejects_unknown_keys_and_bad_values():
-    from demos.config import ConfigError, from_overrides
+    from engine.config import ConfigError, from_overrides
 
     with pytest.raises(ConfigError, match="unknown config key"):
         from_overrides(ins.Config, {"lr": "1"})

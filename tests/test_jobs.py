@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from demos.jobs import JobRegistry, QueueFull
+from engine.jobs import JobRegistry, QueueFull
 
 
 def wait(job, timeout=10):
@@ -159,7 +159,7 @@ def test_thread_budget_holds_when_a_concurrent_job_ends():
 def test_disk_cache_serves_a_finished_run_and_survives_deletion(tmp_path):
     import shutil
 
-    from demos.cache import ResultCache
+    from engine.cache import ResultCache
 
     root = tmp_path / "cache"
     calls = []
@@ -182,7 +182,7 @@ def test_disk_cache_serves_a_finished_run_and_survives_deletion(tmp_path):
 
 
 def test_corrupt_cache_entry_is_dropped_and_recomputed(tmp_path):
-    from demos.cache import ResultCache
+    from engine.cache import ResultCache
 
     cache = ResultCache(tmp_path)
     cache.put(("x",), {"a": 1})

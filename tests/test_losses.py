@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from demos import losses
+from engine import losses
 
 L = torch.tensor([[-3.0, -0.5, 0.0, 0.7, 4.0]])  # one seed, five logits
 D = torch.sigmoid(L)

@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from demos import data2d
-from demos.metrics import mean_sd, mode_metrics
+from engine import data2d
+from engine.metrics import mean_sd, mode_metrics
 
 MU = data2d.ring_means()  # 8 modes on the unit circle
 SIG = 0.05

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from demos import mode_collapse as mc, pretrained
-from demos.config import ConfigError, from_overrides
+from engine import pretrained
+from demos import mode_collapse as mc
+from engine.config import ConfigError, from_overrides
 
 SEEDS = 8
 

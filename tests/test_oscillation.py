@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from demos import oscillation as osc, pretrained
+from engine import pretrained
+from demos import oscillation as osc
 from demos.__main__ import main as cli
 from demos.catalog import CATALOG
-from demos.config import ConfigError, from_overrides
+from engine.config import ConfigError, from_overrides
 
 TINY = osc.Config(steps=60, batch=32, hidden=16, eval_every=10, frame_every=20, eval_samples=200, projections=8)
 

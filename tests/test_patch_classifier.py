@@ -1,4 +1,4 @@
-"""demos/patch_classifier.py: the shipped classifier loads with weights_only=True and reaches the
+"""engine/patch_classifier.py: the shipped classifier loads with weights_only=True and reaches the
 required held-out accuracy (recomputed here, not read from its report); a missing or corrupt file
 is a clear ClassifierError; and each metric behaves as its name says on patches whose answer is known."""
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from demos import patch_classifier as pc, patches
+from engine import patch_classifier as pc, patches
 
 SIZE = 16
 
@@ -30,7 +30,7 @@ def test_shipped_classifier_reaches_95_percent_on_held_out_patches():
 
 
 def test_missing_and_corrupt_weights_are_named(tmp_path):
-    with pytest.raises(pc.ClassifierError, match="missing.*python -m demos.patch_classifier"):
+    with pytest.raises(pc.ClassifierError, match="missing.*python -m engine.patch_classifier"):
         pc.load(SIZE, tmp_path / "nope.pt")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x00not a torch file")

@@ -1,11 +1,11 @@
-"""demos/patches.py: the patch set is built offline from scikit-image's own files, one modality per
+"""engine/patches.py: the patch set is built offline from scikit-image's own files, one modality per
 image, intensity-normalised to [-1, 1], without black surround or flat patches, with a held-out split
 that shares no pixel with the training split, and sampled as the uniform mixture."""
 import numpy as np
 import pytest
 import torch
 
-from demos import patches
+from engine import patches
 
 SIZE = 16
 

@@ -10,8 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from demos import losses, pretrained, tissue_patches as tp
-from demos.config import ConfigError, from_overrides
+from engine import losses, pretrained
+from demos import tissue_patches as tp
+from engine.config import ConfigError, from_overrides
 
 SEEDS = [3, 4]
 
@@ -271,7 +272,7 @@ def test_shipped_generators_load_and_reproduce_their_modality_counts(scenario):
     histogram within total variation 0.15 of it. (Not "modalities within one": a seed with two
     modalities near the 2 % line covers 3 or 5 by sampling noise alone. A scenario's failure and
     default fix differ by TV 0.42-0.65 on fresh latents; a swapped file fails the first check.)"""
-    from demos.patch_classifier import judge
+    from engine.patch_classifier import judge
 
     res = pretrained.load(pretrained.path_for(tp.DEMO_ID, scenario), tp.CODE_VERSION)
     for v in (tp.FAILURE[scenario], tp.DEFAULT_FIX[scenario]):

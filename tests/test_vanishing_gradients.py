@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from demos import losses, pretrained
+from engine import losses, pretrained
 from demos import vanishing_gradients as vg
 from demos.catalog import CATALOG
-from demos.gan_probe import seed_grad_norms
-from demos.nets import BatchedMLP
+from engine.gan_probe import seed_grad_norms
+from engine.nets import BatchedMLP
 
 ROOT = Path(__file__).resolve().parent.parent
 # Digits: disjoint supports in 64 dimensions, the paper's setting; 300 iterations suffice there.

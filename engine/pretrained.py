@@ -51,7 +51,7 @@ def load(path: Path, code_version: Optional[str] = None) -> dict:
 
 
 def save(result: dict, path: Path) -> None:
-    from .__main__ import _jsonable  # NaN -> null, as in the CLI's JSON
+    from .jsonio import jsonable as _jsonable  # NaN -> null, as in the CLI's JSON
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -5,7 +5,7 @@ channel group s of grouped convolutions, plus spectral normalisation and DiffAug
     D: (pack) x 16 x 16 -> conv -> 32 x 8 x 8 -> LReLU -> conv -> [BN] 64 x 4 x 4 -> LReLU [+ F mbstd channels] -> linear
 
 Why grouped: a class compares failure and fix over several seeds, and S small networks as one
-grouped convolution cost about what one does on a CPU (as demos/nets.py does for MLPs).
+grouped convolution cost about what one does on a CPU (as engine/nets.py does for MLPs).
 """
 from __future__ import annotations
 

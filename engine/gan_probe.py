@@ -5,7 +5,7 @@
   gradient of the sum over seeds holds every seed's own gradient at its own index);
 * :func:`sample_grads` -- the gradient of a per-sample loss w.r.t. each generated point, i.e. the
   arrow that tells a generated sample where the generator loss pushes it;
-* :class:`Data` -- the two data sets: the ring of 8 Gaussians (:mod:`demos.data2d`) and
+* :class:`Data` -- the two data sets: the ring of 8 Gaussians (:mod:`engine.data2d`) and
   scikit-learn's bundled 8x8 digits (1,797 images, shipped inside the package: nothing downloads),
   sampled per seed from that seed's own random stream.
 """

@@ -1,6 +1,6 @@
 r"""A small CNN that tells the five patch modalities apart, and the metrics built on it.
 
-Because every real patch's source image is known (:mod:`demos.patches`), a classifier trained on
+Because every real patch's source image is known (:mod:`engine.patches`), a classifier trained on
 real patches can assign each *generated* patch to a modality, and mode coverage becomes countable.
 It has a sixth class, OTHER ("none of these"), trained on patches of ordinary scikit-image photos
 and on smooth random fields (outlier exposure), so that blobs and noise are not forced into a
@@ -30,7 +30,7 @@ SSIM (Wang et al. 2004) with a 7x7 uniform window, data range 2 (patches live in
 SSIM(a, b) = mean over windows of (2 mu_a mu_b + C1)(2 s_ab + C2) / ((mu_a^2 + mu_b^2 + C1)(s_a^2 + s_b^2 + C2)),
 C1 = (0.01 * 2)^2, C2 = (0.03 * 2)^2.
 
-    python -m demos.patch_classifier        # retrain; writes pretrained/patch_classifier.pt + .json
+    python -m engine.patch_classifier        # retrain; writes pretrained/patch_classifier.pt + .json
 """
 from __future__ import annotations
 
@@ -175,12 +175,12 @@ def load(size: int, path: Optional[Path] = None) -> PatchClassifier:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise ClassifierError(f"{path.name}: missing; retrain it with python -m demos.patch_classifier") from None
+        raise ClassifierError(f"{path.name}: missing; retrain it with python -m engine.patch_classifier") from None
     except Exception as e:  # a corrupt / truncated / foreign file
         raise ClassifierError(f"{path.name}: cannot be read as a weights file ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("version") != VERSION or f"size{size}" not in state:
         raise ClassifierError(f"{path.name}: not a {VERSION} file with {size}-px weights; "
-                              "retrain it with python -m demos.patch_classifier")
+                              "retrain it with python -m engine.patch_classifier")
     if state.get("modalities") != list(patches.MODALITIES):
         raise ClassifierError(f"{path.name}: trained on modalities {state.get('modalities')}, "
                               f"expected {list(patches.MODALITIES)}")

@@ -40,7 +40,7 @@ class ResultCache:
         return data.get("result")
 
     def put(self, key: tuple, result: dict) -> None:
-        from .__main__ import _jsonable  # NaN -> null, as in every JSON we write
+        from .jsonio import jsonable as _jsonable  # NaN -> null, as in every JSON we write
 
         with self._lock:
             try:

@@ -1,4 +1,4 @@
-"""A :class:`demos.train.Run` that also measures what the instability demo shows, step by step.
+"""A :class:`engine.train.Run` that also measures what the instability demo shows, step by step.
 
 Beyond the engine's Run it has: a :class:`Recipe` (optimiser and learning rate per network, D steps
 ahead of G, where G's samples start); the generator's gradient norm ‖∇_θ L_G‖ per seed at every
