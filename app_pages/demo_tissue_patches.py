@@ -163,14 +163,17 @@ def show_result(result: dict, origin: str) -> None:
                "patch is *recognised* when the classifier names a modality (not 'none of these') with p ≥ 0.5; a "
                "modality is covered with ≥ 2 % of the patches. SSIM: lower = more varied.")
     fix_ok = tp.success(result, fix, "fix")
-    if sum(fix_ok) < 0.8 * len(fix_ok):
+    held, of = tp.MEASURED.get(fix, (0, 0))
+    measured = f"over {of} seeds it met the bar in {held} ({held / of:.0%})" if of else "it has not been swept"
+    if fix not in tp.CLAIMED_FIXES[scenario]:  # lucky seeds must not read as a working fix
+        st.warning(f"Honest note: here {labels[fix]} meets the bar in {sum(fix_ok)}/{len(fix_ok)} seeds; "
+                   f"{measured}, under the claim bar of 90 % of at least 16 seeds, so the demo shows it as a "
+                   "measured result, not as a fix (README, 'Mode collapse on biomedical image patches').",
+                   icon="📏")
+    elif sum(fix_ok) < 0.8 * len(fix_ok):
         st.warning(f"Honest note: at these settings {labels[fix]} meets the bar in only {sum(fix_ok)}/{len(fix_ok)} "
-                   "seeds (the demo asks for ≥ 80 %). It is shown as measured, not hidden: here this technique "
-                   "does not undo the collapse (README, 'Mode collapse on biomedical image patches').", icon="📏")
-    elif fix not in tp.CLAIMED_FIXES[scenario]:  # lucky seeds must not read as a working fix
-        st.warning(f"Honest note: on these {len(fix_ok)} seeds {labels[fix]} meets the bar in {sum(fix_ok)}, but over "
-                   "more seed sets it does so in fewer than 80 % of seeds, so the demo does not claim it as a fix "
-                   "(README, 'Mode collapse on biomedical image patches').", icon="📏")
+                   f"seeds; at the defaults {measured}. Results vary with seeds and settings: it is shown as "
+                   "measured, not hidden.", icon="📏")
     if result.get("stopped"):
         st.info("This run was stopped early: the numbers are those at the step it reached.", icon="⏹️")
     for v in (FAILURE, fix):

@@ -42,7 +42,8 @@ to that DCGAN:
   tell these per-source-normalised modalities apart, and cutout hides a quarter of a 16 x 16 patch:
   with all three DiffAugment met the bar in 0 of 8 seeds, with translation and cutout in 0 of 4,
   with translation by up to 2 pixels in 29 of 40 (72 %, under the bar), and by up to 1 pixel in
-  54 of 64 (84 %; 6-8 of 8 on each of eight seed sets: README) -- claimed, the weaker of the two.
+  54 of 64 (84 %; 6-8 of 8 on each of eight seed sets: README). That is under the claim bar
+  (:mod:`engine.claims`: >= 90 % of >= 16 seeds), so it is shown as a measured result, not a fix.
 
 ``Config`` also sets the networks' widths and initialisation, G's upsampling, minibatch stddev's
 group size and Adam's beta1, for sweeps; the README tabulates what they showed.
@@ -51,9 +52,9 @@ Metrics (:class:`engine.patch_classifier.Judge`): modalities covered, reverse KL
 histogram against the uniform one, intra-modality SSIM ("diversity": lower is more diverse) and
 the Fréchet distance in the patch classifier's feature space. The claims (:func:`success`): the
 failure collapses between modalities or within them; a fix covers >= 4 modalities evenly.
-Measured over 8-64 seeds: README, "Mode collapse on biomedical image patches". Batch norm,
-minibatch stddev and DiffAugment meet their bars (``CLAIMED_FIXES``, tested on unseen seeds);
-packing and SN + hinge do not, and the page says so beside their numbers.
+Measured over 8-64 seeds (``MEASURED``; README, "Mode collapse on biomedical image patches").
+Batch norm and minibatch stddev meet the claim bar (``CLAIMED_FIXES``, tested on unseen seeds);
+DiffAugment (84 %), packing and SN + hinge do not, and the page says so beside their numbers.
 """
 from __future__ import annotations
 
@@ -139,8 +140,11 @@ VARIANTS: dict[str, tuple[str, str, Callable[[Config], Setup]]] = {
     "diffaug": ("DiffAugment (translation)", "fast_g", lambda c: dataclasses.replace(DCGAN, diffaug=True)),
 }
 FAILURE = {"no_norm": "plain", "fast_g": "fast_g"}
-# the fixes that meet the fix bar at defaults in >= 80 % of seeds over several seed sets (README)
-CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd", "diffaug")}
+# Seeds in which each claim held at the defaults, over every seed set measured (README): (held, of).
+# no_norm: seed sets 0-7, 100-107, 300-307; fast_g: eight sets, 0-7, 1000-1007, 100-107 ... 600-607.
+MEASURED = {"plain": (22, 24), "batchnorm": (24, 24), "fast_g": (62, 64), "mbstd": (61, 64), "diffaug": (54, 64)}
+# the fixes whose measured rate meets the claim bar (engine.claims: >= 90 % of >= 16 seeds)
+CLAIMED_FIXES = {"no_norm": ("batchnorm",), "fast_g": ("mbstd",)}
 DEFAULT_FIX = {scenario: fixes[0] for scenario, fixes in CLAIMED_FIXES.items()}  # the page opens on the first
 
 

@@ -1,12 +1,14 @@
 """The tissue-patch demo's claims over seeds at its default settings (what a class sees), on seeds
 the shipped results never used (1000-1007), for each scenario: the failure (no_norm: the pair
 without batch norm; fast_g: the DCGAN with G's learning rate ten times D's) collapses between or
-within modalities in >= 80 % of seeds, and each fix the scenario claims (``CLAIMED_FIXES``: batch
-norm; minibatch stddev and DiffAugment) covers >= 4 of the 5 modalities with reverse KL <= 0.35 in
->= 80 %. About 3 + 6 minutes on 2 cores."""
+within modalities, and each fix the scenario claims (``CLAIMED_FIXES``: batch norm; minibatch
+stddev) covers >= 4 of the 5 modalities with reverse KL <= 0.35. Each bar is sized by
+:func:`engine.claims.test_bar` from the rate measured over 24-64 seeds (``MEASURED``), so that the
+test passes on a new machine with probability >= 99 %. About 2 + 4 minutes on 2 cores."""
 import pytest
 
 from demos import tissue_patches as tp
+from engine.claims import claimable, test_bar
 
 SEEDS = 8
 
@@ -16,6 +18,14 @@ def default_run(request):
     scenario = request.param
     failure, fixes = tp.FAILURE[scenario], tp.CLAIMED_FIXES[scenario]
     return failure, fixes, tp.run(tp.Config(seed=1000, eval_every=1000), [failure, *fixes], SEEDS)
+
+
+def test_claimed_fixes_are_exactly_those_measured_over_the_claim_bar():
+    """A fix is claimed iff its measured rate is >= 90 % of >= 16 seeds (DiffAugment, 54/64, is not)."""
+    for scenario, failure in tp.FAILURE.items():
+        assert claimable(*tp.MEASURED[failure]), failure
+        swept = [v for v, (_, s, _) in tp.VARIANTS.items() if s == scenario and v != failure and v in tp.MEASURED]
+        assert set(tp.CLAIMED_FIXES[scenario]) == {v for v in swept if claimable(*tp.MEASURED[v])}, scenario
 
 
 def test_every_claimed_fix_belongs_to_its_scenario():
@@ -29,9 +39,9 @@ def test_failure_collapses_and_each_claimed_fix_covers_the_modalities(default_ru
     failure, fixes, res = default_run
     seen = {v: [(p["modes"], round(p["reverse_kl"], 2), p["diversity"]) for p in res["variants"][v]["per_seed"]]
             for v in (failure, *fixes)}
-    assert sum(tp.success(res, failure, "failure")) >= 0.8 * SEEDS, seen
+    assert sum(tp.success(res, failure, "failure")) >= test_bar(SEEDS, *tp.MEASURED[failure]), seen
     for fix in fixes:
-        assert sum(tp.success(res, fix, "fix")) >= 0.8 * SEEDS, (fix, seen)
+        assert sum(tp.success(res, fix, "fix")) >= test_bar(SEEDS, *tp.MEASURED[fix]), (fix, seen)
 
 
 @pytest.mark.slow
