@@ -1,0 +1,326 @@
+r"""Loss options: how D scores real against fake samples and what G minimises.
+
+Notation: ``real`` and ``fake`` are D's raw outputs on data and on G's samples, shape (S, B, 1) for S
+seeds; D(x) = sigmoid(output) for the sigmoid losses. Each loss returns one value per seed, (S,),
+the mean over the batch. log sigmoid(l) = -softplus(-l) and log(1 - sigmoid(l)) = -softplus(l):
+written with softplus so a loss stays exact where D is within 1e-8 of 0 or 1.
+
+Every option of group "loss" replaces the plain GAN's non-saturating loss; one per recipe.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..config import bounded
+from . import Option, register
+
+Tensor = torch.Tensor
+
+
+def _m(x: Tensor) -> Tensor:
+    """Mean over every axis but the first (seeds)."""
+    return x.reshape(x.shape[0], -1).mean(dim=1)
+
+
+class _Loss(Option):
+    kind, group = "loss", "loss"
+    g_needs_real = False  # does G's loss read D's output on real samples? (relativistic losses do)
+    sigmoid = True  # is sigmoid(output) a probability of "real"? (for the D(real)/D(fake) curves)
+
+
+@register
+class Saturating(_Loss):
+    r"""The original minimax GAN (Goodfellow et al. 2014).
+
+    L_D = -E[log D(x)] - E[log(1 - D(G(z)))],    L_G = E[log(1 - D(G(z)))]   (minimised).
+
+    G's gradient vanishes when D confidently rejects the fakes: d/dl log(1 - sigmoid(l)) = -sigmoid(l),
+    which goes to 0 as D(G(z)) = sigmoid(l) -> 0."""
+
+    id, label, cite = "saturating", "Minimax (saturating) loss", "goodfellow2014"
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return _m(F.softplus(-real)) + _m(F.softplus(fake))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(-F.softplus(fake))
+
+
+@register
+class NonSaturating(_Loss):
+    r"""The plain GAN's loss (Goodfellow et al. 2014, the "-log D trick").
+
+    L_D = -E[log D(x)] - E[log(1 - D(G(z)))],    L_G = -E[log D(G(z))].
+
+    Same fixed point as the minimax game; G's gradient -(1 - sigmoid(l)) is strong exactly when D
+    rejects the fakes."""
+
+    id, label, cite = "nonsaturating", "Non-saturating loss", "goodfellow2014"
+
+    d_loss = staticmethod(Saturating.d_loss)
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(F.softplus(-fake))
+
+
+@register
+class LeastSquares(_Loss):
+    r"""Least squares GAN (Mao et al. 2017), with the a-b-c = 0-1-1 coding of their eq. (9):
+
+    L_D = 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2],    L_G = 1/2 E[(D(G(z)) - 1)^2],   D = raw output.
+
+    Fakes far on the correct side of the boundary are still penalised, so G's gradient does not vanish."""
+
+    id, label, cite, sigmoid = "lsgan", "Least squares loss (LSGAN)", "mao2017lsgan", False
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return 0.5 * _m((real - 1) ** 2) + 0.5 * _m(fake**2)
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return 0.5 * _m((fake - 1) ** 2)
+
+
+@register
+class Hinge(_Loss):
+    r"""Hinge loss (Lim & Ye 2017, "Geometric GAN"):
+
+    L_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))],    L_G = -E[D(G(z))]."""
+
+    id, label, cite, sigmoid = "hinge", "Hinge loss", "lim2017geometric", False
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return _m(F.relu(1 - real)) + _m(F.relu(1 + fake))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return -_m(fake)
+
+
+@dataclass(frozen=True)
+class WassersteinParams:
+    clip: float = field(default=0.01, metadata=bounded(1e-4, 1.0, "weight clipping bound c (0.01 in the paper)"))
+    n_critic: int = field(default=5, metadata=bounded(1, 20, "critic steps per generator step (5 in the paper)"))
+
+
+@register
+class Wasserstein(_Loss):
+    r"""Wasserstein GAN with weight clipping (Arjovsky, Chintala & Bottou 2017, Algorithm 1):
+
+    L_D = E[D(G(z))] - E[D(x)],    L_G = -E[D(G(z))],
+
+    the critic's weights clipped to [-c, c] after every critic step (a crude Lipschitz bound) and
+    ``n_critic`` critic steps per generator step. Paper defaults: c = 0.01, n_critic = 5, RMSProp with
+    learning rate 5e-5 (the optimiser and learning rate are the run's settings; presets set them)."""
+
+    id, label, cite, sigmoid = "wasserstein", "Wasserstein loss, weight clipping (WGAN)", "arjovsky2017wgan", False
+    Params = WassersteinParams
+    conflicts = ("n_critic",)
+    conflict_note = "WGAN sets its own number of critic steps (its n_critic parameter)"
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return _m(fake) - _m(real)
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return -_m(fake)
+
+    def setup(self, m) -> None:
+        m.n_disc = self.p.n_critic
+
+    def after_d_step(self, m) -> None:
+        with torch.no_grad():
+            m.D.flat.clamp_(-self.p.clip, self.p.clip)
+
+
+@dataclass(frozen=True)
+class WganGpParams:
+    lam: float = field(default=10.0, metadata=bounded(0.0, 100.0, "penalty weight lambda (10 in the paper)"))
+    n_critic: int = field(default=5, metadata=bounded(1, 20, "critic steps per generator step (5 in the paper)"))
+
+
+@register
+class WganGp(_Loss):
+    r"""WGAN with gradient penalty (Gulrajani et al. 2017, Algorithm 1):
+
+    L_D = E[D(G(z))] - E[D(x)] + lambda E_x^[(||grad D(x^)||_2 - 1)^2],   L_G = -E[D(G(z))],
+
+    x^ = eps x + (1 - eps) G(z), eps ~ U[0, 1] per sample: the penalty is evaluated on random points of
+    straight lines between real and fake samples. Paper defaults: lambda = 10, n_critic = 5,
+    Adam(1e-4, beta1 = 0, beta2 = 0.9)."""
+
+    id, label, cite, sigmoid = "wgan_gp", "WGAN-GP (Wasserstein + gradient penalty)", "gulrajani2017", False
+    Params = WganGpParams
+    conflicts = ("n_critic",)
+    conflict_note = "WGAN-GP sets its own number of critic steps (its n_critic parameter)"
+
+    d_loss = staticmethod(Wasserstein.d_loss)
+    g_loss = staticmethod(Wasserstein.g_loss)
+
+    def setup(self, m) -> None:
+        m.n_disc = self.p.n_critic
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        from .penalties import input_grad
+
+        xr, xf = m.prep(real.detach()), m.prep(fake.detach())
+        eps = m.aux.uniform(xr.shape[1], 1)
+        g = input_grad(m, eps * xr + (1 - eps) * xf)
+        return self.p.lam * _m((g.norm(dim=-1) - 1) ** 2)
+
+
+@dataclass(frozen=True)
+class RelativisticParams:
+    average: bool = field(default=False, metadata=bounded(help="relativistic *average* GAN (RaSGAN) instead of RSGAN"))
+
+
+@register
+class Relativistic(_Loss):
+    r"""Relativistic GAN (Jolicoeur-Martineau 2019), with C the raw output and sigma the sigmoid.
+
+    RSGAN (pairs):  L_D = -E[log sigma(C(x_r) - C(x_f))],   L_G = -E[log sigma(C(x_f) - C(x_r))].
+    RaSGAN (average): L_D = -E_r[log sigma(C(x_r) - E_f C(x_f))] - E_f[log(1 - sigma(C(x_f) - E_r C(x_r)))],
+                      L_G = -E_f[log sigma(C(x_f) - E_r C(x_r))] - E_r[log(1 - sigma(C(x_r) - E_f C(x_f)))].
+
+    D estimates the probability that real data is more realistic than fake data, so G also learns by
+    lowering D's score of *real* samples (G's loss reads D on real data)."""
+
+    id, label, cite = "relativistic", "Relativistic loss (RSGAN / RaSGAN)", "jolicoeur2019relativistic"
+    Params = RelativisticParams
+    g_needs_real = True
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        if not self.p.average:
+            return _m(F.softplus(-(real - fake)))
+        r = real - fake.mean(dim=1, keepdim=True)
+        f = fake - real.mean(dim=1, keepdim=True)
+        return _m(F.softplus(-r)) + _m(F.softplus(f))
+
+    def g_loss(self, fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return self.d_loss(fake, real)  # the same game with the roles of real and fake swapped
+
+
+# f-GAN: output activation g_f and Fenchel conjugate f* per divergence (Nowozin et al. 2016, Table 6)
+F_DIVERGENCES = {
+    "kl": (lambda v: v, lambda t: torch.exp(t - 1)),
+    "reverse_kl": (lambda v: -torch.exp(-v), lambda t: -1 - torch.log(-t)),
+    "pearson": (lambda v: v, lambda t: 0.25 * t * t + t),
+    "hellinger": (lambda v: 1 - torch.exp(-v), lambda t: t / (1 - t)),
+    "js": (lambda v: math.log(2) - F.softplus(-v), lambda t: -torch.log(2 - torch.exp(t))),
+}
+
+
+@dataclass(frozen=True)
+class FGanParams:
+    divergence: str = field(default="reverse_kl", metadata=bounded(
+        help="f-divergence: kl, reverse_kl, pearson, hellinger or js", choices=tuple(F_DIVERGENCES)))
+
+
+@register
+class FGan(_Loss):
+    r"""f-GAN (Nowozin, Cseke & Tomioka 2016): minimise an f-divergence through its variational bound
+
+    F(theta, w) = E_P[g_f(V_w(x))] - E_Q[f*(g_f(V_w(x)))],
+
+    D maximises F (L_D = -F); G uses the paper's practical generator update, maximising
+    E_Q[g_f(V_w(G(z)))] (L_G = -E[g_f(V(G(z)))]). g_f (output activation) and f* (Fenchel conjugate)
+    per divergence are those of the paper's Table 6: KL (v, exp(t - 1)), reverse KL (-exp(-v),
+    -1 - log(-t)), Pearson chi^2 (v, t^2/4 + t), squared Hellinger (1 - exp(-v), t / (1 - t)),
+    Jensen-Shannon (log 2 - log(1 + exp(-v)), -log(2 - exp(t))). Reverse KL is mode seeking, KL
+    mass covering: the divergence is the knob that changes how a GAN drops modes."""
+
+    id, label, cite, sigmoid = "fgan", "f-divergence loss (f-GAN)", "nowozin2016fgan", False
+    Params = FGanParams
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        g, fstar = F_DIVERGENCES[self.p.divergence]
+        return -(_m(g(real)) - _m(fstar(g(fake))))
+
+    def g_loss(self, fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        g, _ = F_DIVERGENCES[self.p.divergence]
+        return -_m(g(fake))
+
+
+@dataclass(frozen=True)
+class SmoothingParams:
+    target: float = field(default=0.9, metadata=bounded(0.5, 1.0, "D's target for real samples (0.9 in the paper)"))
+
+
+@register
+class OneSidedLabelSmoothing(Option):
+    r"""One-sided label smoothing (Salimans et al. 2016): D's target for real samples is alpha = 0.9
+    instead of 1, and stays 0 for fakes (smoothing the fake side too would let G's samples keep
+    D's approval where there is no data):
+
+    L_D = -alpha E[log D(x)] - (1 - alpha) E[log(1 - D(x))] - E[log(1 - D(G(z)))].
+
+    Implemented as the term it adds to the plain D loss: with l = D's logit on x,
+    L_D - L_D(alpha = 1) = (1 - alpha) E[log D(x) - log(1 - D(x))] = (1 - alpha) E[l]
+    (since log sigmoid(l) - log(1 - sigmoid(l)) = l). Needs a sigmoid cross-entropy loss."""
+
+    id, label, kind, cite = "label_smoothing", "One-sided label smoothing", "penalty", "salimans2016"
+    Params = SmoothingParams
+    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began")
+    conflict_note = "label smoothing changes the target of a sigmoid cross-entropy loss"
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        return (1 - self.p.target) * _m(m.d(real))
+
+
+@dataclass(frozen=True)
+class BeganParams:
+    gamma: float = field(default=0.5, metadata=bounded(0.05, 1.0, "diversity ratio gamma = E[L(G(z))] / E[L(x)] (0.5)"))
+    lambda_k: float = field(default=0.001, metadata=bounded(0.0, 0.1, "proportional gain of k (0.001 in the paper)"))
+
+
+@register
+class Began(_Loss):
+    r"""BEGAN (Berthelot, Schumm & Metz 2017): D is an auto-encoder; L(v) = |v - D(v)|_1 its
+    reconstruction error (mean over coordinates).
+
+    L_D = L(x) - k_t L(G(z)),    L_G = L(G(z)),    k_{t+1} = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1).
+
+    The proportional control of k_t keeps the equilibrium E[L(G(z))] = gamma E[L(x)]: gamma trades
+    diversity for quality. Paper defaults: gamma in [0.3, 0.7] (0.5 shown), lambda_k = 0.001, k_0 = 0.
+    k is kept per seed."""
+
+    id, label, cite, sigmoid = "began", "BEGAN (auto-encoder D, equilibrium term)", "berthelot2017began", False
+    Params = BeganParams
+
+    def net(self, role: str, spec):
+        from dataclasses import replace
+
+        if role != "D":
+            return spec
+        return replace(spec, sizes=(*spec.sizes[:-1], spec.sizes[0]))  # D outputs a reconstruction
+
+    def setup(self, m) -> None:
+        m.state["began_k"] = torch.zeros(len(m.seeds), device=m.device)
+        self.m = m
+
+    @staticmethod
+    def head(xp: Tensor, out: Tensor) -> Tensor:
+        """D's scalar output: the auto-encoder's L1 reconstruction error, (S, B, 1)."""
+        return (xp - out).abs().mean(dim=-1, keepdim=True)
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        k = self.m.state["began_k"]
+        lr, lf = _m(real), _m(fake)
+        with torch.no_grad():  # the control step uses this D step's errors
+            self.m.state["began_k"] = (k + self.p.lambda_k * (self.p.gamma * lr - lf)).clamp(0, 1)
+        return lr - k * lf
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(fake)

@@ -1,0 +1,207 @@
+r"""Penalty options: terms added to D's (or G's) loss, each evaluated where its paper says.
+
+Gradients w.r.t. D's *input* are taken on what D actually reads (:meth:`engine.lab.Model.prep`:
+data scaled to unit extent, packed when PacGAN is on), with ``create_graph=True`` so the penalty
+itself is differentiated w.r.t. D's weights. Each seed's D output depends only on its own inputs,
+so the gradient of the sum over the batch holds every per-sample gradient (for a batch-coupled D,
+minibatch stddev or batch norm, it also holds the cross-sample terms, as in the papers' code).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..config import bounded
+from . import Option, register
+
+Tensor = torch.Tensor
+
+
+def _m(x: Tensor) -> Tensor:
+    return x.reshape(x.shape[0], -1).mean(dim=1)
+
+
+def input_grad(m, xp: Tensor) -> Tensor:
+    """dD/dx at prepared inputs ``xp`` (S, B, in), differentiable w.r.t. D's weights."""
+    xp = xp.detach().requires_grad_(True)
+    out = m.d_prepped(xp)
+    (g,) = torch.autograd.grad(out.sum(), xp, create_graph=True)
+    return g
+
+
+@dataclass(frozen=True)
+class GammaParams:
+    gamma: float = field(default=10.0, metadata=bounded(0.0, 1000.0, "penalty weight gamma (10 in the paper's image experiments)"))
+
+
+@register
+class R1(Option):
+    r"""R1 (Mescheder, Geiger & Nowozin 2018, eq. 9): a zero-centred gradient penalty on *real* data,
+
+    R1(psi) = gamma/2 E_{x ~ p_data}[ ||grad_x D_psi(x)||^2 ],   D_psi = D's logit,
+
+    added to D's loss. It makes the Dirac-GAN locally convergent: near the equilibrium D cannot
+    gain by a slope on the data, so it stops pushing G around it."""
+
+    id, label, kind, cite = "r1", "R1 gradient penalty (real data)", "penalty", "mescheder2018"
+    Params = GammaParams
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        g = input_grad(m, m.prep(real))
+        return 0.5 * self.p.gamma * _m((g**2).sum(-1))
+
+
+@register
+class R2(Option):
+    r"""R2 (Mescheder et al. 2018, eq. 10): the same zero-centred penalty on G's samples,
+
+    R2(theta, psi) = gamma/2 E_{x ~ p_theta}[ ||grad_x D_psi(x)||^2 ]."""
+
+    id, label, kind, cite = "r2", "R2 gradient penalty (fake data)", "penalty", "mescheder2018"
+    Params = GammaParams
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        g = input_grad(m, m.prep(fake.detach()))
+        return 0.5 * self.p.gamma * _m((g**2).sum(-1))
+
+
+@dataclass(frozen=True)
+class DraganParams:
+    lam: float = field(default=10.0, metadata=bounded(0.0, 100.0, "penalty weight lambda (10 in the paper)"))
+    spread: float = field(default=0.5, metadata=bounded(0.0, 5.0, "perturbation size, in sd of the batch (0.5 in the authors' code)"))
+
+
+@register
+class Dragan(Option):
+    r"""DRAGAN (Kodali et al. 2017): a gradient penalty around the *real* data only,
+
+    lambda E[(||grad D(x^)||_2 - 1)^2],   x^ = x + alpha (x_p - x),  x_p = x + c sd(x) u,
+
+    u ~ U[0, 1)^d per coordinate, alpha ~ U[0, 1] per sample, c = 0.5 and lambda = 10 as in the
+    authors' code. Sharp gradients of D near the data are what it blames for mode collapse."""
+
+    id, label, kind, cite = "dragan", "DRAGAN gradient penalty", "penalty", "kodali2017dragan"
+    Params = DraganParams
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        xr = m.prep(real)
+        sd = xr.std(dim=1, keepdim=True).mean(dim=2, keepdim=True)
+        u = m.aux.uniform(*xr.shape[1:])
+        alpha = m.aux.uniform(xr.shape[1], 1)
+        g = input_grad(m, xr + alpha * self.p.spread * sd * u)
+        return self.p.lam * _m((g.norm(dim=-1) - 1) ** 2)
+
+
+@dataclass(frozen=True)
+class RothParams:
+    gamma: float = field(default=2.0, metadata=bounded(0.0, 100.0, "regulariser weight gamma (2.0 in the paper)"))
+    anneal: bool = field(default=False, metadata=bounded(help="anneal gamma by 0.01^(t/T) as in the paper's image runs"))
+
+
+@register
+class NoiseRegularisation(Option):
+    r"""Regularising D by training with noise, analytically (Roth et al. 2017): with D = sigmoid(phi),
+
+    Omega(D; P, Q) = E_P[(1 - D(x))^2 ||grad phi(x)||^2] + E_Q[D(x)^2 ||grad phi(x)||^2],
+
+    and D's loss gets + gamma/2 Omega: the cost of convolving both distributions with small noise,
+    without drawing the noise. A sigmoid cross-entropy D is assumed (phi = logit)."""
+
+    id, label, kind, cite = "roth", "Noise regularisation (Roth et al.)", "penalty", "roth2017stabilizing"
+    Params = RothParams
+    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "fgan", "began")
+    conflict_note = "Roth et al.'s regulariser is derived for a sigmoid cross-entropy discriminator"
+
+    def setup(self, m) -> None:
+        self.total = m.s.steps
+        self.t = 0
+
+    def after_step(self, m, step: int) -> None:
+        self.t = step
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        gamma = self.p.gamma * (0.01 ** (self.t / self.total) if self.p.anneal else 1.0)
+        total = 0
+        for x, weight in ((real, lambda d: (1 - d) ** 2), (fake.detach(), lambda d: d**2)):
+            xp = m.prep(x).detach().requires_grad_(True)
+            phi = m.d_prepped(xp)
+            (g,) = torch.autograd.grad(phi.sum(), xp, create_graph=True)
+            total = total + _m(weight(torch.sigmoid(phi)).squeeze(-1) * (g**2).sum(-1))
+        return 0.5 * gamma * total
+
+
+@dataclass(frozen=True)
+class ConsistencyParams:
+    lam: float = field(default=10.0, metadata=bounded(0.0, 100.0, "weight lambda (10 in the paper)"))
+    shift: float = field(default=0.5, metadata=bounded(0.0, 5.0, "augmentation: jitter sd, in units of the modes' sd"))
+
+
+@register
+class Consistency(Option):
+    r"""Consistency regularisation (Zhang et al. 2020, CR-GAN): D should not change its mind under a
+    semantics-preserving augmentation T of the real data,
+
+    L_D += lambda E_x ||D(x) - D(T(x))||^2,   lambda = 10 (the paper's default).
+
+    On 2D points T is a small Gaussian jitter (sd = ``shift`` x the modes' sd), which keeps a point in
+    its mode, as a flip or a small translation keeps an image's content."""
+
+    id, label, kind, cite = "consistency", "Consistency regularisation (CR-GAN)", "penalty", "zhang2020cr"
+    Params = ConsistencyParams
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        jitter = self.p.shift * m.tb.sigma * m.aux.normal(real.shape[1], real.shape[2])
+        return self.p.lam * _m((m.d(real) - m.d(real + jitter)) ** 2)
+
+
+@dataclass(frozen=True)
+class InstanceNoiseParams:
+    sd: float = field(default=0.2, metadata=bounded(0.0, 2.0, "noise sd, in data units"))
+    anneal: bool = field(default=False, metadata=bounded(help="anneal the sd linearly to 0 over training"))
+
+
+@register
+class InstanceNoise(Option):
+    r"""Instance noise (Sonderby et al. 2017; analysed by Arjovsky & Bottou 2017): D judges
+    x + eps and G(z) + eps, eps ~ N(0, s^2 I), in every training step of both players, so the two
+    distributions overlap and D cannot separate them perfectly. The noise is drawn in data units
+    (before scaling) and may be annealed to 0."""
+
+    id, label, kind, cite = "instance_noise", "Instance noise", "penalty", "sonderby2017instancenoise"
+    Params = InstanceNoiseParams
+
+    def setup(self, m) -> None:
+        self.total, self.t = m.s.steps, 0
+
+    def after_step(self, m, step: int) -> None:
+        self.t = step
+
+    def d_input(self, x: Tensor, m) -> Tensor:
+        sd = self.p.sd * ((1 - self.t / self.total) if self.p.anneal else 1.0)
+        return x + (sd / m.tb.scale) * m.aux.normal(x.shape[1], x.shape[2])
+
+
+@dataclass(frozen=True)
+class NkParams:
+    eta: float = field(default=0.5, metadata=bounded(0.0, 100.0, "weight eta of D's gradient norm in G's loss"))
+
+
+@register
+class LocallyStable(Option):
+    r"""The locally stable gradient regulariser (Nagarajan & Kolter 2017, "Gradient descent GAN
+    optimization is locally stable"): G's loss gets the squared norm of D's own gradient,
+
+    L_G += eta ||grad_psi L_D(theta, psi)||^2,
+
+    so G moves where it reduces the force D feels; they prove local stability for the GAN with it
+    (and that the WGAN's gradient dynamics can cycle without it)."""
+
+    id, label, kind, cite = "local_stability", "Locally stable gradient regulariser", "penalty", "nagarajan2017"
+    Params = NkParams
+
+    def g_penalty(self, m, z: Tensor, fake: Tensor) -> Tensor:
+        real = m.real()
+        d_loss = m.loss.d_loss(*m.d_pair(real, fake))  # fake keeps its graph: the penalty reaches G
+        (g,) = torch.autograd.grad(d_loss.sum(), m.D.flat, create_graph=True)
+        return self.p.eta * m.D.per_seed(g**2)
