@@ -1,4 +1,4 @@
-"""Headless demos: ``python -m demos list --json`` and ``python -m demos run <id> ...``.
+"""Headless demos: ``python -m demos list|config|run|pretrain|verify``.
 
     python -m demos run mode_collapse --dataset ring --variants gan,pacgan --seeds 8 \
         --steps 1500 --json OUT.json [--set key=value ...] [--save-samples DIR] [--threads N]
@@ -36,7 +36,7 @@ def cmd_run(args) -> int:
         cfg = from_overrides(mod.Config, sets)
         variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
         info = CATALOG[args.demo]
-        variants = variants or [info.failure, info.default_fix]
+        variants = variants or [v for v in (info.failure, info.default_fix) if v in mod.VARIANTS]
         bad = [v for v in variants if v not in mod.VARIANTS]
         if bad:
             raise ConfigError(f"unknown variant(s) {', '.join(bad)}; expected some of: {', '.join(mod.VARIANTS)}")
@@ -73,6 +73,12 @@ def main(argv=None) -> int:
     pt.add_argument("--seeds", type=int, default=8)
     pt.add_argument("--only", help="comma-separated result names (e.g. ring,grid); default: all")
     pt.add_argument("--threads", type=int, help="torch threads")
+    vf = sub.add_parser("verify", help="re-check every demo's claims on fresh seeds; writes a table")
+    vf.add_argument("--seeds", type=int, default=16)
+    vf.add_argument("--first", type=int, default=1000, help="first seed (default 1000: unseen by shipped results)")
+    vf.add_argument("--jobs", type=int, default=2, help="worker processes (one torch thread each)")
+    vf.add_argument("--only", help="comma-separated demos or groups, e.g. mode_collapse,lab:oscillation")
+    vf.add_argument("--out", default="docs/verify", help="output stem: writes STEM.md and STEM.json")
     r = sub.add_parser("run", help="run a demo headless")
     r.add_argument("demo")
     r.add_argument("--variants", help="comma-separated variants (default: failure and default fix)")
@@ -108,6 +114,21 @@ def main(argv=None) -> int:
         extra = {"names": args.only.split(",")} if args.only else {}
         for p in mod.pretrain(seeds=args.seeds, on_event=_progress, **extra):
             print(f"\nwrote {p}")
+        return 0
+    if args.cmd == "verify":
+        from .verify import verify, write
+
+        if not 1 <= args.seeds <= 256:
+            print(f"error: --seeds {args.seeds}: expected 1..256", file=sys.stderr)
+            return 2
+        try:
+            rows = verify(args.seeds, args.first, args.jobs, args.only.split(",") if args.only else None,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for path in write(rows, Path(args.out)):
+            print(f"wrote {path}")
         return 0
     return cmd_run(args)
 

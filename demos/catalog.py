@@ -139,6 +139,26 @@ CATALOG: dict[str, DemoInfo] = {
 }
 
 
+def _lab() -> DemoInfo:
+    from .presets import PRESETS, SCENARIOS
+
+    return DemoInfo(
+        id="lab",
+        title="Recipe lab: every technique on a 2D GAN",
+        challenge="mode_collapse",
+        summary="Build two recipes (the plain GAN plus any compatible technique options) and train them side by "
+        "side; each technique demo is a preset: the plain GAN showing the failure its paper targets, beside the "
+        "same GAN plus the technique.",
+        failure="",
+        default_fix="packing",
+        module="demos.lab",
+        variants={p.id: f"{p.id.replace('_', ' ')} ({SCENARIOS[p.scenario].title.lower()})" for p in PRESETS.values()},
+    )
+
+
+CATALOG["lab"] = _lab()
+
+
 def demo_ids() -> list[str]:
     return list(CATALOG)
 

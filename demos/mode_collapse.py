@@ -38,10 +38,11 @@ from typing import Callable, Optional
 
 from engine.config import bounded, check, check_variants
 from engine.metrics import mean_sd
-from engine.train import GanSetup, TrainSettings, torch_threads, train
+from engine.lab import Settings, train
+from engine.train import torch_threads
 
 DEMO_ID = "mode_collapse"
-CODE_VERSION = "mode_collapse/1"
+CODE_VERSION = "mode_collapse/2"  # 2: trained by the recipe engine (engine/lab.py)
 
 # Per dataset, chosen by the sweep (docs/sweep_mode_collapse.md): sigma small enough that the
 # modes are disjoint at 3 sigma, large enough that a 2-hidden-layer MLP fits the blobs in a
@@ -70,13 +71,13 @@ class Config:
     device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
 
 
-# variant -> (label, how it changes the plain GAN). Each fix is one difference from "gan".
-VARIANTS: dict[str, tuple[str, Callable[[Config], GanSetup]]] = {
-    "gan": ("Plain GAN (failure)", lambda c: GanSetup()),
-    "pacgan": ("Packing (PacGAN)", lambda c: GanSetup(pack=c.pack)),
-    "unrolled": ("Unrolled discriminator", lambda c: GanSetup(unroll=c.unroll, unroll_lr=c.unroll_lr)),
-    "mbstd": ("Minibatch standard deviation", lambda c: GanSetup(mbstd=True)),
-    "wgan_gp": ("WGAN-GP", lambda c: GanSetup(loss="wasserstein", gp_weight=c.gp_weight, n_disc=c.n_critic)),
+# variant -> (label, its recipe: the technique options it adds to the plain GAN). Each fix is one option.
+VARIANTS: dict[str, tuple[str, Callable[[Config], dict]]] = {
+    "gan": ("Plain GAN (failure)", lambda c: {}),
+    "pacgan": ("Packing (PacGAN)", lambda c: {"pacgan": {"pack": c.pack}}),
+    "unrolled": ("Unrolled discriminator", lambda c: {"unrolled": {"k": c.unroll, "lr": c.unroll_lr}}),
+    "mbstd": ("Minibatch standard deviation", lambda c: {"mbstd": {}}),
+    "wgan_gp": ("WGAN-GP", lambda c: {"wgan_gp": {"lam": c.gp_weight, "n_critic": c.n_critic}}),
 }
 METRICS = ("modes", "hq_fraction", "reverse_kl")
 
@@ -88,9 +89,10 @@ def resolve(cfg: Config) -> Config:
     return dataclasses.replace(cfg, sigma=cfg.sigma or d["sigma"], steps=cfg.steps or d["steps"])
 
 
-def settings(cfg: Config) -> TrainSettings:
-    names = {f.name for f in dataclasses.fields(TrainSettings)}
-    return TrainSettings(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in names})
+def settings(cfg: Config) -> Settings:
+    names = {f.name for f in dataclasses.fields(Settings)} - {"eval_every"}
+    over = {k: v for k, v in dataclasses.asdict(cfg).items() if k in names}
+    return Settings(testbed=cfg.dataset, eval_every=cfg.eval_every, frame_every=cfg.eval_every, **over)
 
 
 def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_stop=None,
@@ -114,7 +116,7 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
             "diverged_at": r["diverged_at"],
             "steps_done": r["steps_done"],
             "heatmap": r["heatmap"],
-            "samples_seed0": r["samples"][0, :600].tolist(),
+            "samples_seed0": r["samples_seed0"],
             "wall_time_s": r["wall_time_s"],
             "device": r["device"],
         }

@@ -55,7 +55,8 @@ class Settings:
     beta1: float = field(default=0.5, metadata=bounded(0.0, 0.99, "Adam beta1 (0.5 as in DCGAN) or SGD momentum"))
     beta2: float = field(default=0.999, metadata=bounded(0.0, 0.9999, "Adam beta2"))
     decay_from: float = field(default=0.3, metadata=bounded(0.0, 1.0, "linear LR decay to 0 from this fraction of steps (1 = none)"))
-    eval_every: int = field(default=100, metadata=bounded(5, 5000, "steps between evaluations / live frames"))
+    eval_every: int = field(default=100, metadata=bounded(5, 5000, "steps between evaluations (metric curves)"))
+    frame_every: int = field(default=100, metadata=bounded(5, 5000, "steps between live frames (samples, D's map)"))
     eval_samples: int = field(default=2500, metadata=bounded(100, 10000, "generated points per seed per evaluation"))
     device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
 
@@ -361,7 +362,8 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
           frame_points: int = 400) -> dict[str, dict]:
     """Train every recipe on ``seeds`` in lockstep. Returns per recipe: per-seed final metrics
     (plus the late distance to the data and its fluctuation over the last 30 % of evaluations),
-    mean curves, samples of seed 0, D's map, divergence steps and wall time."""
+    mean curves, samples of seed 0 (a list) and of every seed (``samples``, a tensor: drop it before
+    writing JSON), D's map, divergence steps and wall time."""
     models = {name: Model(r if isinstance(r, Recipe) else make_recipe(r), s, seeds) for name, r in recipes.items()}
     keys = ("modes", "hq_fraction", "reverse_kl", "w1", "d_real", "d_fake", "d_loss", "g_loss")
     curves = {n: {"step": [], **{k: [] for k in keys}} for n in models}
@@ -371,7 +373,9 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
     decay_start = int(s.decay_from * s.steps)
     stopped, step = False, 0
     for step in range(1, s.steps + 1):
-        frame = step % s.eval_every == 0 or step == s.steps or step == 1
+        evaluate = step % s.eval_every == 0 or step == s.steps or step == 1
+        frame = step % s.frame_every == 0 or step == s.steps or step == 1
+        evaluate = evaluate or frame
         live = {}
         for name, m in models.items():
             if all(d is not None for d in diverged[name]):
@@ -385,7 +389,7 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
             bad = ~(torch.isfinite(d_loss) & torch.isfinite(g_loss))
             for i in torch.nonzero(bad).flatten().tolist():
                 diverged[name][i] = diverged[name][i] or step
-            if frame:
+            if evaluate:
                 x, met = m.measure()
                 for hook in m.hooks["on_eval"]:
                     hook(m, step, met)
@@ -397,6 +401,7 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
                 c["d_loss"].append(_mean(d_loss[ok]))
                 c["g_loss"].append(_mean(g_loss[ok]))
                 w1_hist[name].append(met["w1"].cpu())
+            if frame:  # the live view: fewer frames than evaluations, each shipped to every watcher
                 live[name] = {"samples": _finite_points(x[0, :frame_points]), "heatmap": m.heatmap(res=28),
                               "metrics": {k: v.tolist() for k, v in met.items()}}
             spent[name] += time.perf_counter() - t
@@ -419,10 +424,12 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
             row["late_w1"] = float(tail[:, i].mean())
             row["fluctuation"] = float(tail[:, i].std(unbiased=False)) if len(tail) > 1 else 0.0
             row["diverged"] = float(diverged[name][i] is not None)
+            if diverged[name][i] is not None:  # a diverged seed's numbers are noise: report them as NaN
+                row.update({k: math.nan for k in row if k != "diverged"})
             per_seed.append(row)
         out[name] = {"recipe": m.recipe.to_data(), "label": m.recipe.label(), "per_seed": per_seed,
                      "curves": curves[name], "diverged_at": diverged[name], "steps_done": step, "stopped": stopped,
-                     "samples_seed0": _finite_points(x[0, :600]), "heatmap": m.heatmap(),
+                     "samples_seed0": _finite_points(x[0, :600]), "samples": x.cpu(), "heatmap": m.heatmap(),
                      "wall_time_s": spent[name], "device": str(m.device)}
     return out
 
