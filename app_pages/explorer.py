@@ -139,15 +139,24 @@ def node_link(key: str, label: str) -> None:
     st.page_link(common.explorer_page(), label=label, query_params=v.to_query(tax, filters, key))
 
 
-def show_demo_link(t: Technique) -> None:
-    page = common.demo_page(t.demo.id) if t.demo else None
-    if t.demo is None or page is None:
-        st.caption(":material/science: No live demo yet" + (" (the demo's page is not installed)" if t.demo else "") + ".")
-        return
-    info = CATALOG[t.demo.id]
-    variant = info.variants.get(t.demo.variant, t.demo.variant)
-    st.page_link(page, label=f"Open demo: {info.title} · {variant}", icon=":material/science:",
-                 query_params={"variant": t.demo.variant})
+def demo_link(demo_id: str, variant: str, label_suffix: str = "") -> bool:
+    """A link that opens a demo page on ``variant``; False when that page is not installed."""
+    page = common.demo_page(demo_id)
+    if page is None:
+        return False
+    info = CATALOG[demo_id]
+    st.page_link(page, label=f"Open demo: {info.title} · {info.variants.get(variant, variant)}{label_suffix}",
+                 icon=":material/science:", query_params={"variant": variant})
+    return True
+
+
+def show_demo_links(t: Technique) -> None:
+    shown_any = False
+    for d in t.demos:
+        shown_any = demo_link(d.id, d.variant) or shown_any
+    if not shown_any:
+        st.caption(":material/science: No live demo yet"
+                   + (" (the demo's page is not installed)" if t.demos else "") + ".")
 
 
 def show_technique(t: Technique) -> None:
@@ -157,7 +166,7 @@ def show_technique(t: Technique) -> None:
         f"{t.year} · id `{t.id}`"
     )
     st.markdown(t.summary)
-    show_demo_link(t)
+    show_demo_links(t)
     st.markdown("##### Mechanism")
     st.markdown(t.mechanism)
     if t.equation:

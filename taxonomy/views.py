@@ -371,7 +371,7 @@ def techniques_frame(tax: Taxonomy, techniques: Iterable[Technique]) -> pd.DataF
             "reference_status": ref.status,
             "biomedical_uses": len(t.biomedical_uses),
             "modalities": "; ".join(sorted({u.modality for u in t.biomedical_uses})),
-            "demo": f"{t.demo.id}:{t.demo.variant}" if t.demo else "",
+            "demo": "; ".join(f"{d.id}:{d.variant}" for d in t.demos),
             "summary": t.summary,
         })
     return pd.DataFrame(rows, columns=TECHNIQUE_COLUMNS)
