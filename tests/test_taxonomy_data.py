@@ -214,6 +214,12 @@ def test_every_cited_reference_is_verified_and_resolvable(tax):
             assert ref.arxiv or ref.doi, (t.id, key)
 
 
+def test_every_bibliography_entry_resolves(tax):
+    """Every reference, cited or not, opens somewhere (an arXiv id or a DOI)."""
+    for key, ref in tax.references.items():
+        assert ref.arxiv or ref.doi, key
+
+
 def test_technique_year_is_its_primary_paper_year(tax):
     for t in tax.techniques.values():
         assert t.year == tax.references[t.reference].year, (t.id, t.year, t.reference)
