@@ -45,10 +45,11 @@ if tax is not None:
         "**:material/warning: partial** (a detail such as the DOI is missing; the note says what) or **:material/help: unverified**."
     )
     c = tax.counts()
-    cols = st.columns(6)
+    cols = st.columns(7)
     for col, (label, key) in zip(cols, [
         ("Challenges", "challenges"), ("Solution families", "families"), ("Techniques", "techniques"),
-        ("References", "references"), ("Biomedical uses", "biomedical_uses"), ("Live-demo links", "demo_links"),
+        ("References", "references"), ("Biomedical uses", "biomedical_uses"),
+        ("Techniques with a demo", "techniques_with_demo"), ("Live-demo links", "demo_links"),
     ]):
         col.metric(label, c[key])
     status = {}
@@ -61,10 +62,13 @@ st.header("Adding entries")
 st.markdown(
     """
 1. Edit `taxonomy/data/taxonomy.yaml` (challenges, families, techniques) and
-   `taxonomy/data/bibliography.yaml` (references, keyed by citation key).
+   `taxonomy/data/bibliography.yaml` (references, keyed by citation key). A technique lists every
+   live demo variant that shows it as `demos: [{id: dirac, variant: r1}, ...]`; the ids and
+   variants are those of `demos/catalog.py` (`python -m demos list`). Files with the older single
+   `demo: {id, variant}` key still load: it is read as a one-element `demos:` list.
 2. Run `python -m taxonomy check` : it validates the file strictly and names the file, line and field
    of any problem (an unknown key, a citation key missing from the bibliography, a `builds_on`
-   cycle, a demo that does not exist...).
+   cycle, a demo or demo variant that does not exist, a demo link listed twice...).
 3. Reload the app: the explorer picks up the change (it caches by file modification time).
 """
 )

@@ -42,7 +42,7 @@ def default_node() -> str:
     tax = load_taxonomy()
     if "pacgan" in tax.techniques:
         return "pacgan"
-    with_demo = [t.id for t in tax.techniques.values() if t.demo]
+    with_demo = [t.id for t in tax.techniques.values() if t.demos]
     return (with_demo or list(tax.techniques))[0]
 
 

@@ -360,7 +360,8 @@ class Taxonomy:
             "families": len(self.families),
             "techniques": len(self.techniques),
             "references": len(self.references),
-            "demo_links": sum(1 for t in self.techniques.values() if t.demo),
+            "demo_links": sum(len(t.demos) for t in self.techniques.values()),
+            "techniques_with_demo": sum(1 for t in self.techniques.values() if t.demos),
             "biomedical_uses": sum(len(t.biomedical_uses) for t in self.techniques.values()),
         }
 
@@ -424,13 +425,21 @@ def _check_links(tf: TaxonomyFile, refs: dict[str, Reference], lines: dict, name
             if b not in techniques:
                 fail(at + ("builds_on", j),
                      f"{unknown('technique', b, techniques)}; expected a technique id of this file")
-        if t.demo is not None:
-            if t.demo.id not in demos:
-                fail(at + ("demo", "id"), f"{unknown('demo', t.demo.id, demos)}; {one_of(demos)}")
-            variants = demos[t.demo.id].variants
-            if t.demo.variant not in variants:
-                fail(at + ("demo", "variant"),
-                     f"demo '{t.demo.id}' has no variant '{t.demo.variant}'; {one_of(variants)}")
+        if t.demo is not None and t.demos:
+            fail(at + ("demo",), "both demo: and demos: are given; expected only demos: (a list of "
+                 "{id, variant}; demo: is the old single-link form)")
+        links = [(at + ("demo",), t.demo)] if t.demo is not None else [
+            (at + ("demos", j), d) for j, d in enumerate(t.demos)]
+        seen_links: dict[tuple[str, str], int] = {}
+        for loc, d in links:
+            if d.id not in demos:
+                fail(loc + ("id",), f"{unknown('demo', d.id, demos)}; {one_of(demos)}")
+            variants = demos[d.id].variants
+            if d.variant not in variants:
+                fail(loc + ("variant",), f"demo '{d.id}' has no variant '{d.variant}'; {one_of(variants)}")
+            if (d.id, d.variant) in seen_links:
+                fail(loc, f"demo link {d.id}:{d.variant} is listed twice; expected each link once")
+            seen_links[(d.id, d.variant)] = 1
 
     # builds_on must be acyclic (depth-first search with colours)
     graph = {t.id: list(t.builds_on) for t in tf.techniques}
@@ -456,6 +465,11 @@ def _check_links(tf: TaxonomyFile, refs: dict[str, Reference], lines: dict, name
                 state[nxt] = 1
                 stack.append((nxt, iter(graph[nxt])))
                 path.append(nxt)
+
+
+def _with_demo_list(t: Technique) -> Technique:
+    """The old single ``demo:`` link read as ``demos: [demo]`` (views only look at ``demos``)."""
+    return t.model_copy(update={"demos": [t.demo], "demo": None}) if t.demo is not None else t
 
 
 def load_bibliography(raw: bytes, name: str) -> dict[str, Reference]:
@@ -532,7 +546,7 @@ def parse_taxonomy(
         meta=tf.meta,
         challenges={c.id: c for c in tf.challenges},
         families={f.id: f for f in tf.families},
-        techniques={t.id: t for t in tf.techniques},
+        techniques={t.id: _with_demo_list(t) for t in tf.techniques},
         references=refs,
     )
 

@@ -4,6 +4,10 @@ Every model forbids unknown keys and is frozen: a typo in a key (``sumary:``) is
 names the key, not a silently ignored field. Cross-references (families, challenges, citation
 keys, demo links, ``builds_on`` cycles) are checked in :mod:`taxonomy.load`, which knows the
 file's line numbers.
+
+Demo links: a technique lists every live demo variant that shows it, ``demos: [{id, variant}, ...]``.
+Files written before the list existed have a single ``demo: {id, variant}``; it is still read, as a
+one-element list (giving both keys is an error).
 """
 from __future__ import annotations
 
@@ -85,7 +89,14 @@ class Technique(Strict):
     also_see: list[str] = Field(default_factory=list, description="further citation keys")
     builds_on: list[str] = Field(default_factory=list, description="technique ids")
     biomedical_uses: list[BiomedicalUse] = Field(default_factory=list)
-    demo: Optional[DemoLink] = None
+    demos: list[DemoLink] = Field(
+        default_factory=list, description="live demo variants that show this technique (demos/catalog.py)"
+    )
+    demo: Optional[DemoLink] = Field(
+        default=None,
+        description="old single-link form; still read, as demos: [demo]. The loader moves it into "
+        "demos, so a loaded Technique always has demo = None",
+    )
 
 
 class Reference(Strict):

@@ -4,6 +4,11 @@ tables, BibTeX / CSV export and Plotly figures.
 Pure functions of their arguments; nothing here imports Streamlit, so everything is unit-tested
 in ``tests/test_views.py`` and the pages stay thin.
 
+Views
+    The explorer has three views, named in the URL as ``?view=``: ``map`` (the sunburst, the
+    default), ``lineage`` (the ``builds_on`` graph, techniques placed by year and family) and
+    ``compare`` (two to four techniques side by side, ``?compare=a,b``).
+
 Node keys
     A node of the tree is named in the URL (``?node=...``) and in the explorer's selectbox by a
     *node key*: a technique id (``pacgan``), a challenge id (``mode_collapse``) or a family id
@@ -26,6 +31,9 @@ from .schema import MODALITIES, Reference, Technique
 
 KINDS = ("technique", "challenge", "family")
 MAX_QUERY_LEN = 200
+VIEWS = ("map", "lineage", "compare")
+VIEW_LABELS = {"map": "Sunburst map", "lineage": "Lineage", "compare": "Compare"}
+MAX_COMPARE = 4
 # status flags in Streamlit Markdown (Material icons render without an emoji font)
 STATUS_FLAGS = {
     "verified": "",
@@ -162,6 +170,41 @@ def related(tax: Taxonomy, t: Technique) -> list[Technique]:
     return [o for o in tax.techniques.values() if t.id in o.builds_on]
 
 
+def group_members(tax: Taxonomy, node: Node) -> list[Technique]:
+    """The techniques beneath a challenge (every technique that addresses it) or a family (every
+    technique in it), by year then name."""
+    if node.kind == "challenge":
+        members = [t for t in tax.techniques.values() if node.id in t.challenges]
+    elif node.kind == "family":
+        members = [t for t in tax.techniques.values() if t.family == node.id]
+    else:
+        members = [tax.techniques[node.id]] if node.id in tax.techniques else []
+    return sorted(members, key=lambda t: (t.year, t.name.lower()))
+
+
+@dataclass(frozen=True)
+class DemoRef:
+    """One live demo variant and the techniques that link it."""
+
+    demo: str
+    variant: str
+    techniques: tuple[str, ...]
+
+
+def demos_under(techniques: Iterable[Technique], order: Sequence[str] = ()) -> list[DemoRef]:
+    """The demo variants linked by ``techniques``, each once with the techniques that link it.
+    Demos come in ``order`` (the catalogue's), unknown ones after it; variants in first-seen order."""
+    links: dict[tuple[str, str], list[str]] = {}
+    for t in techniques:
+        for d in t.demos:
+            ids = links.setdefault((d.id, d.variant), [])
+            if t.id not in ids:
+                ids.append(t.id)
+    rank = {demo: i for i, demo in enumerate(order)}
+    keys = sorted(links, key=lambda k: rank.get(k[0], len(rank)))  # stable: first-seen within a demo
+    return [DemoRef(demo, variant, tuple(links[(demo, variant)])) for demo, variant in keys]
+
+
 # ---------------------------------------------------------------------------------------------
 # URL state
 
@@ -172,6 +215,8 @@ class UrlState:
     node: Optional[str] = None  # a valid node key
     unknown_node: Optional[str] = None  # the raw ?node= value when it names nothing
     notices: tuple[str, ...] = field(default_factory=tuple)
+    view: str = "map"  # one of VIEWS
+    compare: tuple[str, ...] = ()  # technique ids, at most MAX_COMPARE
 
 
 def _values(params: Mapping[str, object], name: str) -> list[str]:
@@ -229,9 +274,11 @@ def parse_query(tax: Taxonomy, params: Mapping[str, object]) -> UrlState:
             elif hit not in keep:
                 keep.append(hit)
         if bad:
+            expected = (f"expected one of: {', '.join(f'`{x}`' for x in valid)}" if len(valid) <= 12
+                        else "expected technique ids such as " + ", ".join(f"`{x}`" for x in valid[:3]))
             notices.append(
                 f"Ignored unknown {what} {', '.join(f'`{shown(b)}`' for b in bad[:5])} in the link; "
-                f"expected one of: {', '.join(f'`{x}`' for x in valid)}."
+                f"{expected}."
             )
         return tuple(keep)
 
@@ -267,13 +314,29 @@ def parse_query(tax: Taxonomy, params: Mapping[str, object]) -> UrlState:
             unknown = raw_node
         else:
             node = node_key(tax, found)
-    return UrlState(Filters(q, challenges, families, modalities, years), node, unknown, tuple(notices))
+
+    view = (_one(params, "view") or "map").strip().lower() or "map"
+    if view not in VIEWS:
+        notices.append(f"Ignored the view `{shown(view)}` in the link; expected one of: "
+                       + ", ".join(f"`{x}`" for x in VIEWS) + ".")
+        view = "map"
+    compare = pick("compare", list(tax.techniques), "technique to compare")
+    if len(compare) > MAX_COMPARE:
+        notices.append(f"Only {MAX_COMPARE} techniques can be compared at once; kept the first {MAX_COMPARE}.")
+        compare = compare[:MAX_COMPARE]
+    return UrlState(Filters(q, challenges, families, modalities, years), node, unknown, tuple(notices),
+                    view, compare)
 
 
-def to_query(tax: Taxonomy, f: Filters, node: Optional[str]) -> dict[str, object]:
+def to_query(tax: Taxonomy, f: Filters, node: Optional[str], view: str = "map",
+             compare: Sequence[str] = ()) -> dict[str, object]:
     """Canonical query parameters for a view (defaults are left out, so the plain URL means
-    "everything, nothing selected")."""
+    "the sunburst, everything, nothing selected")."""
     out: dict[str, object] = {}
+    if view and view != "map":
+        out["view"] = view
+    if compare:
+        out["compare"] = list(compare)
     if node:
         out["node"] = node
     if f.challenges:
@@ -371,7 +434,7 @@ def techniques_frame(tax: Taxonomy, techniques: Iterable[Technique]) -> pd.DataF
             "reference_status": ref.status,
             "biomedical_uses": len(t.biomedical_uses),
             "modalities": "; ".join(sorted({u.modality for u in t.biomedical_uses})),
-            "demo": f"{t.demo.id}:{t.demo.variant}" if t.demo else "",
+            "demo": "; ".join(f"{d.id}:{d.variant}" for d in t.demos),
             "summary": t.summary,
         })
     return pd.DataFrame(rows, columns=TECHNIQUE_COLUMNS)
@@ -507,10 +570,12 @@ def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
     Sector ids are ``challenge``, ``challenge/family`` and ``challenge/family/technique``."""
     ids, labels, parents, hover, colours = [], [], [], [], []
     techniques = list(techniques)
+    names: list[str] = []  # full names for the hover; labels are wrapped or shortened
     base = {c: CHALLENGE_COLOURS[i % len(CHALLENGE_COLOURS)] for i, c in enumerate(tax.challenges)}
     for c in tax.challenges.values():
         ids.append(c.id)
-        labels.append(c.name)
+        labels.append(label_lines(c.name, 12))
+        names.append(c.name)
         parents.append("")
         hover.append(c.summary)
         colours.append(base[c.id])
@@ -518,13 +583,15 @@ def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
         for c in tax.challenges:
             if any(t.primary_challenge == c and t.family == fam.id for t in techniques):
                 ids.append(f"{c}/{fam.id}")
-                labels.append(fam.name)
+                labels.append(label_lines(fam.name, 14))
+                names.append(fam.name)
                 parents.append(c)
                 hover.append(fam.summary)
                 colours.append(_lighten(base[c], 0.3))
     for t in techniques:
         ids.append(tax.node_id(t))
-        labels.append(t.name)
+        labels.append(short_name(t.name))
+        names.append(t.name)
         parents.append(f"{t.primary_challenge}/{t.family}")
         hover.append(f"{t.year} · {t.summary}")
         colours.append(_lighten(base[t.primary_challenge], 0.55))
@@ -533,17 +600,53 @@ def sunburst_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
             ids=ids,
             labels=labels,
             parents=parents,
-            customdata=[_wrap(h, 60, 240) for h in hover],
-            hovertemplate="<b>%{label}</b><br>%{customdata}<extra></extra>",
+            customdata=[[_wrap(n, 60, 120), _wrap(h, 60, 240)] for n, h in zip(names, hover)],
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<extra></extra>",
             insidetextorientation="auto",
             marker=dict(colors=colours, line=dict(color="white", width=1)),
             maxdepth=3,
         )
     )
     fig.update_layout(
-        margin=dict(t=4, l=4, r=4, b=4), height=470, uirevision="sunburst", font=FONT,
+        margin=dict(t=4, l=4, r=4, b=4), height=SUNBURST_HEIGHT, uirevision="sunburst", font=FONT,
+        # a label that would be drawn smaller than this is hidden instead (hover and click still work)
+        uniformtext=dict(minsize=SUNBURST_MIN_FONT, mode="hide"),
     )
     return fig
+
+
+SUNBURST_HEIGHT = 540
+SUNBURST_MIN_FONT = 10
+
+
+def label_lines(text: str, width: int) -> str:
+    """A chart label wrapped onto lines of about ``width`` characters, breaking at spaces and
+    after hyphens (``Non-convergence`` -> ``Non-<br>convergence``), so a long word does not force
+    the label to a tiny font. Escaped like hover text."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    tokens = [tok for tok in re.split(r"(?<=-)(?=\w)|\s+", text) if tok]
+    lines, line = [], ""
+    for tok in tokens:
+        glue = "" if line.endswith("-") else " "
+        if line and len(line) + len(glue) + len(tok) > width:
+            lines.append(line)
+            line = tok
+        else:
+            line = f"{line}{glue}{tok}" if line else tok
+    lines.append(line)
+    return "<br>".join(lines)
+
+
+def short_name(name: str, width: int = 14, max_lines: int = 2) -> str:
+    """A short label for a crowded chart: the acronym in trailing brackets when there is one
+    (``Packing (PacGAN)`` -> ``PacGAN``), else the name wrapped onto at most ``max_lines`` lines."""
+    m = re.fullmatch(r"(.+?)\s*\(([^()]{1,14})\)", name.strip())
+    if m:
+        return label_lines(m.group(2), width)
+    lines = [line if len(line) <= width else line[: width - 1] + "…"
+             for line in label_lines(name, width).split("<br>")]
+    return "<br>".join(lines[:max_lines]) + ("…" if len(lines) > max_lines and not lines[max_lines - 1].endswith("…")
+                                              else "")
 
 
 def _lighten(colour: str, amount: float) -> str:
@@ -644,3 +747,199 @@ def timeline_figure(tax: Taxonomy, techniques: Iterable[Technique]) -> go.Figure
 
 def with_filters(f: Filters, **changes) -> Filters:
     return replace(f, **changes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Equations
+
+
+def equation_lines(equation: Optional[str]) -> list[str]:
+    """Split a long equation at its top-level ``\\qquad`` separators (outside braces), so each
+    part can be typeset on its own line instead of running off the card. A comma before the
+    separator stays at the end of its line."""
+    if not equation:
+        return []
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(equation):
+        ch = equation[i]
+        if ch == "\\" and equation.startswith("\\qquad", i) and depth == 0 and not equation[i + 6:i + 7].isalpha():
+            parts.append(equation[start:i])
+            i += 6
+            start = i
+            continue
+        if ch == "\\":  # skip an escaped character such as \{ or \,
+            i += 2
+            continue
+        depth += ch == "{"
+        depth -= ch == "}"
+        i += 1
+    parts.append(equation[start:])
+    lines = [p.strip().removesuffix("\\,").strip() for p in parts]
+    return [line for line in lines if line]
+
+
+# ---------------------------------------------------------------------------------------------
+# Lineage: the builds_on graph, techniques placed by year (x) and family (lanes)
+
+FAMILY_COLOURS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#a6761d"]
+LINEAGE_MIN_HEIGHT = 420
+
+
+def family_colours(tax: Taxonomy) -> dict[str, str]:
+    return {f: FAMILY_COLOURS[i % len(FAMILY_COLOURS)] for i, f in enumerate(tax.families)}
+
+
+def lineage_edges(techniques: Iterable[Technique]) -> list[tuple[str, str]]:
+    """(ancestor, descendant) pairs of ``builds_on`` among the given techniques only."""
+    techniques = list(techniques)
+    shown_ids = {t.id for t in techniques}
+    return [(b, t.id) for t in techniques for b in t.builds_on if b in shown_ids]
+
+
+LANE_GAP = 1.5  # empty slots between two family lanes
+SLOT_PX = 19  # figure pixels per slot, so stacked labels do not overlap
+
+
+def lineage_lanes(tax: Taxonomy, techniques: Iterable[Technique]) -> dict[str, tuple[float, int]]:
+    """Each family's lane: (centre y, height in slots). A lane is as tall as the family's busiest
+    year; the first family is on top and lanes are ``LANE_GAP`` slots apart."""
+    count: dict[tuple[str, int], int] = {}
+    for t in techniques:
+        count[(t.family, t.year)] = count.get((t.family, t.year), 0) + 1
+    lanes, top = {}, 0.0
+    for f in tax.families:
+        cap = max([n for (fam, _), n in count.items() if fam == f] or [1])
+        lanes[f] = (top - (cap - 1) / 2, cap)
+        top -= cap - 1 + 1 + LANE_GAP
+    return lanes
+
+
+def lineage_layout(tax: Taxonomy, techniques: Iterable[Technique]) -> dict[str, tuple[float, float]]:
+    """Position of each technique: x = the year of its primary paper, y = a slot in its family's
+    lane. Techniques sharing a family and a year are stacked one slot apart around the lane's
+    centre, in name order, so no two nodes (or their one-line labels) coincide."""
+    techniques = list(techniques)
+    lanes = lineage_lanes(tax, techniques)
+    cells: dict[tuple[str, int], list[Technique]] = {}
+    for t in techniques:
+        cells.setdefault((t.family, t.year), []).append(t)
+    pos: dict[str, tuple[float, float]] = {}
+    for (fam, year), members in cells.items():
+        members.sort(key=lambda t: t.name.lower())
+        centre, n = lanes[fam][0], len(members)
+        for i, t in enumerate(members):
+            pos[t.id] = (float(year), centre + (n - 1) / 2 - i)
+    return pos
+
+
+def lineage_figure(tax: Taxonomy, techniques: Iterable[Technique], selected: Optional[str] = None) -> go.Figure:
+    """The ``builds_on`` graph: an arrow runs from each technique to every technique that builds
+    on it; nodes are coloured by family and carry their technique id as ``customdata`` (a click
+    selects the technique). Edges touching ``selected`` are drawn darker."""
+    techniques = list(techniques)
+    pos = lineage_layout(tax, techniques)
+    lanes = lineage_lanes(tax, techniques)
+    colours = family_colours(tax)
+    fig = go.Figure()
+    for a, b in lineage_edges(techniques):
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        hot = selected in (a, b)
+        fig.add_annotation(
+            x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+            showarrow=True, arrowhead=2, arrowsize=1.1, arrowwidth=2.2 if hot else 1.1,
+            arrowcolor="#333333" if hot else "#b0b0b0", standoff=7, startstandoff=7,
+        )
+    for fam_id, fam in tax.families.items():
+        members = [t for t in techniques if t.family == fam_id]
+        if not members:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[pos[t.id][0] for t in members],
+            y=[pos[t.id][1] for t in members],
+            mode="markers+text",
+            name=label_lines(fam.name, 200),  # escaped: legend text is HTML-ish
+            text=[short_name(t.name, 12, 1) for t in members],
+            textposition="middle right",
+            textfont=dict(size=10),
+            customdata=[t.id for t in members],
+            hovertext=[f"<b>{_wrap(t.name, 60, 120)}</b> ({t.year})<br>{_wrap(t.summary, 60, 240)}" for t in members],
+            hovertemplate="%{hovertext}<extra></extra>",
+            marker=dict(
+                color=colours[fam_id],
+                size=[17 if t.id == selected else 11 for t in members],
+                line=dict(color=["#111111" if t.id == selected else "white" for t in members], width=2),
+            ),
+        ))
+    years = [t.year for t in techniques] or [2014]
+    top = max(c + (n - 1) / 2 for c, n in lanes.values()) + 0.8
+    bottom = min(c - (n - 1) / 2 for c, n in lanes.values()) - 0.8
+    fig.update_layout(
+        height=max(LINEAGE_MIN_HEIGHT, int((top - bottom) * SLOT_PX) + 140),
+        margin=dict(t=30, l=8, r=8, b=8), font=FONT, uirevision="lineage",
+        clickmode="event+select", dragmode="pan", showlegend=True,
+        legend=dict(orientation="h", y=1.04, x=0, title_text="Family: "),
+        xaxis=dict(range=[min(years) - 0.6, max(years) + 1.4], dtick=1, tickangle=0, title="year of the primary paper",
+                   showgrid=True, zeroline=False),
+        yaxis=dict(tickvals=[lanes[f][0] for f in tax.families],
+                   ticktext=[label_lines(f.name, 14) for f in tax.families.values()],
+                   range=[bottom, top], showgrid=False, zeroline=False, fixedrange=True),
+    )
+    return fig
+
+
+def node_from_lineage_point(tax: Taxonomy, point: Mapping[str, object]) -> Optional[str]:
+    """The node key of a clicked lineage node (its ``customdata`` is the technique id)."""
+    data = point.get("customdata")
+    if isinstance(data, (list, tuple)):
+        data = data[0] if data else None
+    if not isinstance(data, str) or data not in tax.techniques:
+        return None
+    return node_key(tax, Node("technique", data))
+
+
+# ---------------------------------------------------------------------------------------------
+# Compare
+
+COMPARE_FIELDS = ["name", "family", "primary_challenge", "challenges", "year", "summary", "mechanism",
+                  "equation", "reference", "demos"]
+
+
+def compare_frame(tax: Taxonomy, ids: Sequence[str]) -> pd.DataFrame:
+    """Techniques side by side: one column per technique (by name), one row per field; this frame
+    is also the comparison's CSV export."""
+    cols = {}
+    for tid in ids:
+        t = tax.techniques[tid]
+        ref = tax.references[t.reference]
+        cols[t.name] = {
+            "name": t.name,
+            "family": tax.families[t.family].name,
+            "primary_challenge": tax.challenges[t.primary_challenge].name,
+            "challenges": "; ".join(tax.challenges[c].name for c in t.challenges),
+            "year": str(t.year),
+            "summary": t.summary,
+            "mechanism": t.mechanism,
+            "equation": t.equation or "",
+            "reference": f"{ref.authors} ({ref.year}). {ref.title}. {ref.venue}.",
+            "demos": "; ".join(f"{d.id}:{d.variant}" for d in t.demos),
+        }
+    return pd.DataFrame(cols, index=COMPARE_FIELDS, columns=list(cols))
+
+
+def shipped_result_line(name: str, result: Mapping[str, object], variant: str, metrics: int = 3) -> Optional[str]:
+    """One line for a variant of a shipped demo result (``pretrained/<demo>_<name>.json``):
+    its first few mean metrics and the number of seeds, or None when the result lacks it.
+    Figures only, no claim: a claim needs the demo's own criterion."""
+    variants = result.get("variants")
+    if not isinstance(variants, Mapping) or variant not in variants:
+        return None
+    entry = variants[variant]
+    mean = entry.get("mean") if isinstance(entry, Mapping) else None
+    per_seed = entry.get("per_seed") if isinstance(entry, Mapping) else None
+    if not isinstance(mean, Mapping) or not isinstance(per_seed, list):
+        return None
+    numbers = [(k, x) for k, x in mean.items() if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    parts = [f"{key.replace('_', ' ')} {value:.3g}" for key, value in numbers[:metrics]]
+    if not parts:
+        return None
+    return f"{name}: " + ", ".join(parts) + f" (mean over {len(per_seed)} seeds)"

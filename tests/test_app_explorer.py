@@ -133,3 +133,101 @@ def test_uploads_are_validated_without_reading_server_files(tmp_path):
     assert tax.source == "mine.yaml" and len(tax.techniques) > 0
     with pytest.raises(TaxonomyError, match=r"mine\.yaml, line \d+, field techniques\[0\]\.family"):
         parse_upload(re.sub(r"\n    family: \w+", "\n    family: nope", shipped, count=1).encode(), "mine.yaml")
+
+
+# ---------------------------------------------------------------------------------------------
+# views: lineage and compare, with their URL state
+
+
+def url_values(at, key: str) -> list[str]:
+    raw = at.query_params.get(key)
+    return [] if raw is None else [str(x) for x in (raw if isinstance(raw, list) else [raw])]
+
+
+def charts(at) -> list[str]:
+    return [c.proto.spec.replace(" ", "") for c in at.get("plotly_chart")]
+
+
+def test_lineage_view_from_the_url_shows_the_graph_and_the_details(fixture_app):
+    at = fixture_app
+    at.query_params["view"] = "lineage"
+    at.query_params["node"] = "wgan_gp"
+    at.run()
+    assert not at.exception and not at.warning
+    assert '"type":"scatter"' in charts(at)[0] and '"type":"sunburst"' not in charts(at)[0]
+    assert '"customdata":["wgan_gp","sngan"]' in charts(at)[0]
+    assert "Gradient penalty" in [s.value for s in at.subheader]
+    assert at.segmented_control(key="ex_view").value == "lineage"
+    assert at.query_params["view"] == "lineage" and at.query_params["node"] == "wgan_gp"
+
+
+def test_switching_views_keeps_the_selection_and_writes_the_url(fixture_app):
+    at = fixture_app
+    at.query_params["node"] = "ttur"
+    at.run()
+    at.segmented_control(key="ex_view").set_value("compare").run()
+    assert not at.exception
+    assert at.query_params["view"] == "compare" and at.query_params["node"] == "ttur"
+    at.multiselect(key="ex_compare").set_value(["ttur", "wgan"]).run()
+    assert url_values(at, "compare") == ["ttur", "wgan"]
+    at.segmented_control(key="ex_view").set_value("lineage").run()
+    assert at.query_params["view"] == "lineage" and url_values(at, "compare") == ["ttur", "wgan"]
+    assert at.selectbox(key="ex_node").value == "ttur"  # not drawn in the compare view, still kept
+    at.segmented_control(key="ex_view").set_value("compare").run()
+    assert at.multiselect(key="ex_compare").value == ["ttur", "wgan"]
+    assert not at.exception
+
+
+def test_compare_view_reads_side_by_side(fixture_app):
+    at = fixture_app
+    at.query_params["view"] = "compare"
+    at.query_params["compare"] = ["wgan_gp", "ttur", "nope"]
+    at.run()
+    assert not at.exception
+    heads = [s.value for s in at.subheader]
+    assert heads[:2] == ["Gradient penalty", "Two time-scale update rule"]
+    assert any("`nope`" in i.value for i in at.info)
+    md = texts(at)
+    for field in ("##### Mechanism", "##### Equation", "##### Demo result", "##### Primary paper"):
+        assert md.count(field) == 2, field
+    latex = [e.value.strip("$\n") for e in at.get("latex")]
+    assert r"a \ne b," in latex and r"\theta \leftarrow \theta - a g" in latex  # one line per part
+    assert any(b.label == "Download comparison (CSV)" for b in at.get("download_button"))
+    assert url_values(at, "compare") == ["wgan_gp", "ttur"]  # the unknown id is dropped
+
+
+def test_a_garbage_view_in_the_url_opens_the_map_with_a_notice(fixture_app):
+    at = fixture_app
+    at.query_params["view"] = "<script>x</script>"
+    at.query_params["compare"] = "x" * 300
+    at.run()
+    assert not at.exception
+    assert '"type":"sunburst"' in charts(at)[0]
+    notes = [i.value for i in at.info]
+    assert any("Ignored the view" in n for n in notes) and any("technique to compare" in n for n in notes)
+    assert "view" not in at.query_params and "compare" not in at.query_params
+    assert not at.get("html")  # no raw HTML on the page
+
+
+def test_compare_needs_two_techniques(fixture_app):
+    at = fixture_app
+    at.query_params["view"] = "compare"
+    at.query_params["compare"] = "wgan"
+    at.run()
+    assert not at.exception
+    assert any("at least two" in i.value for i in at.info)
+    assert not [s.value for s in at.subheader]
+
+
+def test_a_challenge_lists_the_demos_beneath_it(fixture_app):
+    at = fixture_app
+    at.query_params["node"] = "non_convergence"
+    at.run()
+    assert not at.exception
+    md = texts(at)
+    assert "##### Live demos beneath it (4)" in md
+    links = [p for p in at.get("page_link")]
+    labels = [p.proto.label for p in links]
+    assert "Open demo: Dirac-GAN: why GAN training circles · Two time-scale update (TTUR) (for Two time-scale update rule)" in labels
+    hrefs = [p.proto.page for p in links if p.proto.label.startswith("Open demo:")]
+    assert len(hrefs) == 4

@@ -26,6 +26,7 @@ GOOD_COUNTS = {
     "techniques": 3,
     "references": 5,
     "demo_links": 2,
+    "techniques_with_demo": 2,
     "biomedical_uses": 1,
 }
 BAD_FILES = sorted(p.name for p in BAD.glob("*.yaml") if p.name != "bad_bibliography.yaml")

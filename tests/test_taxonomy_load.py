@@ -36,6 +36,7 @@ GOOD_COUNTS = {
     "techniques": 3,
     "references": 5,  # 4 in bibliography.yaml + 1 in the taxonomy's own references:
     "demo_links": 2,
+    "techniques_with_demo": 2,
     "biomedical_uses": 1,
 }
 
@@ -120,7 +121,10 @@ def test_good_fixture_loads():
     assert tax.node_id(tax.techniques["packing"]) == "mode_collapse/architecture/packing"
     assert tax.cited_keys(tax.techniques["packing"]) == ["test2018packing", "test2024survey", "test2020mri"]
     assert tax.techniques["stddev_layer"].builds_on == ["packing", "gradient_penalty"]
-    assert tax.techniques["packing"].demo.variant == "pacgan"
+    # the fixture uses the old single `demo:` key: it is read as a one-element `demos:` list
+    assert [(d.id, d.variant) for d in tax.techniques["packing"].demos] == [("mode_collapse", "pacgan")]
+    assert tax.techniques["packing"].demo is None
+    assert tax.techniques["stddev_layer"].demos == []
 
 
 def test_good_fixture_is_independent_of_the_shipped_bibliography():
@@ -166,6 +170,65 @@ def test_demo_errors_list_the_catalogue():
     assert e.message.endswith("expected one of: " + ", ".join(sorted(CATALOG)))
     e = _error(load_taxonomy, BAD / "dangling_demo_variant.yaml")
     assert e.message.endswith("expected one of: " + ", ".join(sorted(CATALOG["mode_collapse"].variants)))
+
+
+# ---------------------------------------------------------------------------------------------
+# demo links: a list per technique, the old single key still read, checked against the catalogue
+
+DEMO_LIST = "    demos:\n      - {id: mode_collapse, variant: pacgan}\n      - {id: dirac, variant: r1}\n"
+
+
+def _with_links(old: str, new: str) -> bytes:
+    text = GOOD.read_text()
+    assert old in text
+    return text.replace(old, new, 1).encode()
+
+
+def _parse(raw: bytes, **kwargs):
+    return parse_taxonomy(raw, "links.yaml", base_dir=GOOD.parent, **kwargs)
+
+
+def test_demos_list_is_read_and_counted():
+    tax = _parse(_with_links("    demo: {id: mode_collapse, variant: pacgan}\n", DEMO_LIST))
+    assert [(d.id, d.variant) for d in tax.techniques["packing"].demos] == [("mode_collapse", "pacgan"), ("dirac", "r1")]
+    assert tax.counts()["demo_links"] == 3 and tax.counts()["techniques_with_demo"] == 2
+
+
+@pytest.mark.parametrize(
+    "new, field, message",
+    [
+        (DEMO_LIST + "    demo: {id: mode_collapse, variant: pacgan}\n", "techniques[0].demo",
+         "both demo: and demos: are given; expected only demos:"),
+        (DEMO_LIST.replace("variant: r1", "variant: r2"), "techniques[0].demos[1].variant",
+         "demo 'dirac' has no variant 'r2'; expected one of: "),
+        (DEMO_LIST.replace("id: dirac", "id: dirak"), "techniques[0].demos[1].id",
+         "unknown demo 'dirak' (did you mean 'dirac'?)"),
+        (DEMO_LIST.replace("dirac, variant: r1", "mode_collapse, variant: pacgan"), "techniques[0].demos[1]",
+         "demo link mode_collapse:pacgan is listed twice"),
+        ("    demos: {id: dirac, variant: r1}\n", "techniques[0].demos", "expected a list"),
+    ],
+)
+def test_bad_demo_links_name_the_field(new, field, message):
+    raw = _with_links("    demo: {id: mode_collapse, variant: pacgan}\n", new)
+    e = _error(_parse, raw)
+    assert e.field == field, str(e)
+    assert message in e.message and "expected" in e.message, str(e)
+    line = raw.decode().splitlines()[e.line - 1]
+    assert "demo" in line or "id:" in line, (e.line, line)
+
+
+def test_links_are_checked_against_whatever_catalogue_is_given():
+    """A catalogue entry added later (the lab's technique presets) is accepted without code changes."""
+    from demos.catalog import CATALOG, DemoInfo
+
+    lab = DemoInfo(id="lab", title="Lab", challenge="mode_collapse", summary="s", failure="gan",
+                   variants={"gan": "GAN", "lecam": "LeCam"})
+    raw = _with_links("    demo: {id: mode_collapse, variant: pacgan}\n",
+                      "    demos:\n      - {id: lab, variant: lecam}\n")
+    e = _error(_parse, raw)
+    assert "unknown demo 'lab'" in e.message
+    tax = _parse(raw, demos={**CATALOG, "lab": lab})
+    assert tax.techniques["packing"].demos[0].variant == "lecam"
 
 
 def test_python_object_tag_is_never_run(monkeypatch):

@@ -144,6 +144,9 @@ techniques:
     equation: \lambda (\lVert \nabla D \rVert - 1)^2
     reference: fx_wgan
     builds_on: [wgan]
+    demos:
+      - {id: mode_collapse, variant: wgan_gp}
+      - {id: dirac, variant: wgan_gp}
   - id: ttur
     name: Two time-scale update rule
     family: optimisation
@@ -152,7 +155,9 @@ techniques:
     year: 2017
     summary: Different learning rates for the two players.
     mechanism: Two step sizes.
+    equation: a \ne b,\qquad \theta \leftarrow \theta - a g
     reference: fx_ttur
+    demos: [{id: oscillation, variant: ttur}, {id: dirac, variant: ttur}]
   - id: sngan
     name: Spectral normalisation
     family: regularisation
@@ -375,3 +380,180 @@ def test_shipped_taxonomy_renders_every_view():
     assert bib.count("\n@") + 1 == len(v.cited_keys(tax, techs))
     for key in v.node_options(tax):
         assert v.resolve_node(tax, key) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# demo links, group nodes
+
+
+def test_group_members_and_the_demos_beneath_them(tax):
+    members = v.group_members(tax, v.Node("challenge", "non_convergence"))
+    assert ids(members) == ["unrolled", "wgan_gp", "ttur"]  # by year, then name
+    assert ids(v.group_members(tax, v.Node("family", "regularisation"))) == ["wgan_gp", "sngan"]
+    refs = v.demos_under(members, order=["mode_collapse", "oscillation", "dirac"])
+    assert [(r.demo, r.variant) for r in refs] == [
+        ("mode_collapse", "wgan_gp"), ("oscillation", "ttur"), ("dirac", "wgan_gp"), ("dirac", "ttur")]
+    assert refs[0].techniques == ("wgan_gp",)
+    # two techniques linking one variant are listed once, both named
+    both = v.demos_under([tax.techniques["wgan_gp"], tax.techniques["wgan_gp"], tax.techniques["pacgan"]])
+    assert [(r.demo, r.variant, r.techniques) for r in both] == [
+        ("mode_collapse", "wgan_gp", ("wgan_gp",)), ("dirac", "wgan_gp", ("wgan_gp",)),
+        ("mode_collapse", "pacgan", ("pacgan",))]
+    assert v.demos_under([tax.techniques["sngan"]]) == []
+
+
+def test_csv_lists_every_demo_link(tax):
+    frame = v.techniques_frame(tax, [tax.techniques["ttur"], tax.techniques["sngan"]])
+    assert list(frame["demo"]) == ["oscillation:ttur; dirac:ttur", ""]
+
+
+# ---------------------------------------------------------------------------------------------
+# views and compare in the URL
+
+
+def test_view_and_compare_round_trip_through_the_url(tax):
+    s = v.parse_query(tax, {"view": "compare", "compare": "wgan,ttur", "node": "wgan"})
+    assert (s.view, s.compare, s.node, s.notices) == ("compare", ("wgan", "ttur"), "wgan", ())
+    q = v.to_query(tax, s.filters, s.node, s.view, s.compare)
+    assert q == {"view": "compare", "compare": ["wgan", "ttur"], "node": "wgan"}
+    again = v.parse_query(tax, q)
+    assert (again.view, again.compare, again.node) == (s.view, s.compare, s.node)
+    assert v.to_query(tax, v.Filters(), None, "map", ()) == {}  # the default view stays out of the URL
+    assert v.parse_query(tax, {"view": "LINEAGE"}).view == "lineage"
+
+
+def test_bad_view_and_compare_values_are_dropped_with_notices(tax):
+    s = v.parse_query(tax, {"view": "<b>graph`", "compare": ["wgan", "nope", "wgan"]})
+    assert s.view == "map" and s.compare == ("wgan",)
+    assert len(s.notices) == 2
+    assert "`<b>graph'`" in s.notices[0] and "`lineage`" in s.notices[0]
+    assert "`nope`" in s.notices[1] and "technique to compare" in s.notices[1]
+    five = v.parse_query(tax, {"compare": "pacgan,wgan,wgan_gp,ttur,sngan"})
+    assert five.compare == ("pacgan", "wgan", "wgan_gp", "ttur") and "Only 4" in five.notices[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# equations and labels
+
+
+@pytest.mark.parametrize(
+    "equation, lines",
+    [
+        (None, []),
+        ("a + b", ["a + b"]),
+        (r"a = 1,\qquad b = 2", ["a = 1,", "b = 2"]),
+        (r"a = 1,\qquad b = 2\,\qquad c", ["a = 1,", "b = 2", "c"]),
+        (r"\frac{a \qquad b}{c} \qquad d", [r"\frac{a \qquad b}{c}", "d"]),  # not inside braces
+        (r"x \quad y \qquad z", [r"x \quad y", "z"]),  # \quad is not a separator
+        (r"\{ a \qquad b", [r"\{ a", "b"]),  # an escaped brace does not open a group
+        (r"\qquad", []),
+    ],
+)
+def test_equation_lines(equation, lines):
+    assert v.equation_lines(equation) == lines
+
+
+def test_shipped_equations_split_into_balanced_lines():
+    tax = load_taxonomy()
+    for t in tax.techniques.values():
+        for line in v.equation_lines(t.equation):
+            plain = line.replace(r"\{", "").replace(r"\}", "")
+            assert plain.count("{") == plain.count("}"), (t.id, line)
+
+
+def test_chart_labels_are_short_wrapped_and_escaped():
+    assert v.label_lines("Non-convergence", 12) == "Non-<br>convergence"
+    assert v.label_lines("Instability and vanishing gradients", 12) == "Instability<br>and<br>vanishing<br>gradients"
+    assert v.label_lines("<b> & c", 40) == "&lt;b&gt; &amp; c"
+    assert v.short_name("Packing (PacGAN)") == "PacGAN"
+    assert v.short_name("Gradient-descent locally stable regulariser", 12, 1) == "Gradient-…"
+    assert v.short_name("Wasserstein GAN") == "Wasserstein<br>GAN"
+    assert v.short_name("Original minimax loss (saturating generator loss)", 14, 2) == "Original<br>minimax loss…"
+
+
+def test_sunburst_hides_labels_too_small_to_read(tax):
+    fig = v.sunburst_figure(tax, tax.techniques.values())
+    assert fig.layout.uniformtext.mode == "hide" and fig.layout.uniformtext.minsize >= 10
+    trace = fig.data[0]
+    assert trace.labels[list(trace.ids).index("instability/loss/wgan")] == "Wasserstein<br>GAN"
+    assert trace.customdata[list(trace.ids).index("instability/loss/wgan")][0] == "Wasserstein GAN"
+
+
+# ---------------------------------------------------------------------------------------------
+# lineage
+
+
+def test_lineage_layout_places_by_year_and_family_lane(tax):
+    techs = list(tax.techniques.values())
+    pos = v.lineage_layout(tax, techs)
+    assert set(pos) == set(tax.techniques)
+    assert all(pos[t.id][0] == t.year for t in techs)
+    assert len(set(pos.values())) == len(pos)  # no two nodes coincide
+    # wgan_gp and sngan share a family but not a year; wgan_gp, ttur, wgan share a year not a family
+    lanes = v.lineage_lanes(tax, techs)
+    order = [lanes[f][0] for f in tax.families]
+    assert order == sorted(order, reverse=True)  # first family on top
+    for t in techs:
+        centre, height = lanes[t.family]
+        assert abs(pos[t.id][1] - centre) <= (height - 1) / 2
+    # two techniques of one family and year are stacked one slot apart
+    extra = techs + [tax.techniques["wgan_gp"].model_copy(update={"id": "wgan_lp", "name": "A penalty"})]
+    pos2 = v.lineage_layout(tax, extra)
+    assert pos2["wgan_lp"][0] == pos2["wgan_gp"][0] and abs(pos2["wgan_lp"][1] - pos2["wgan_gp"][1]) == 1
+
+
+def test_lineage_edges_follow_the_filters(tax):
+    assert v.lineage_edges(tax.techniques.values()) == [("wgan", "wgan_gp")]
+    assert v.lineage_edges([tax.techniques["wgan_gp"]]) == []  # its ancestor is filtered out
+
+
+def test_lineage_figure_is_clickable_and_marks_the_selection(tax):
+    fig = v.lineage_figure(tax, tax.techniques.values(), selected="wgan_gp")
+    assert [tr.name for tr in fig.data] == [f.name for f in tax.families.values()]
+    assert len(fig.layout.annotations) == 1  # one builds_on arrow
+    arrow = fig.layout.annotations[0]
+    pos = v.lineage_layout(tax, tax.techniques.values())
+    assert (arrow.ax, arrow.ay, arrow.x, arrow.y) == (*pos["wgan"], *pos["wgan_gp"])
+    assert arrow.arrowcolor == "#333333"  # it touches the selection
+    reg = next(tr for tr in fig.data if tr.name == "Regularisation")
+    assert list(reg.customdata) == ["wgan_gp", "sngan"]
+    assert reg.marker.size[0] > reg.marker.size[1]
+    assert v.family_colours(tax)["regularisation"] == reg.marker.color
+    empty = v.lineage_figure(tax, [])
+    assert len(empty.data) == 0 and len(empty.layout.annotations) == 0
+
+
+@pytest.mark.parametrize(
+    "point, key",
+    [({"customdata": "wgan"}, "wgan"), ({"customdata": ["ttur"]}, "ttur"), ({"customdata": "nope"}, None),
+     ({}, None), ({"customdata": []}, None), ({"customdata": 3}, None)],
+)
+def test_node_from_lineage_point(tax, point, key):
+    assert v.node_from_lineage_point(tax, point) == key
+
+
+# ---------------------------------------------------------------------------------------------
+# compare
+
+
+def test_compare_frame_puts_techniques_side_by_side(tax):
+    frame = v.compare_frame(tax, ["wgan_gp", "ttur"])
+    assert list(frame.columns) == ["Gradient penalty", "Two time-scale update rule"]
+    assert list(frame.index) == v.COMPARE_FIELDS
+    assert frame.loc["challenges", "Gradient penalty"] == "Instability; Non-convergence"
+    assert frame.loc["year", "Two time-scale update rule"] == "2017"
+    assert frame.loc["demos", "Gradient penalty"] == "mode_collapse:wgan_gp; dirac:wgan_gp"
+    assert frame.loc["reference", "Two time-scale update rule"].startswith("Heusel, Martin (2017). Two time-scale")
+    csv = pd.read_csv(io.BytesIO(v.to_csv(frame.reset_index(names="field"))))
+    assert list(csv.columns) == ["field", "Gradient penalty", "Two time-scale update rule"]
+
+
+def test_shipped_result_line():
+    result = {"variants": {"r1": {"per_seed": [{}, {}, {}], "mean": {"sw_final": 0.0591, "ok": True,
+                                                                     "sw_fluct": 0.00553, "d_real": 0.5, "x": 9}}}}
+    assert v.shipped_result_line("default", result, "r1") == (
+        "default: sw final 0.0591, sw fluct 0.00553, d real 0.5 (mean over 3 seeds)")
+    assert v.shipped_result_line("default", result, "gan") is None
+    assert v.shipped_result_line("default", {"variants": {"r1": {"mean": {}, "per_seed": []}}}, "r1") is None
+    assert v.shipped_result_line("default", {"variants": {"r1": "junk"}}, "r1") is None
+    assert v.shipped_result_line("default", {}, "r1") is None
