@@ -255,8 +255,9 @@ class Model:
         return out.chunk(2, dim=1)
 
     def d_params_for_g(self, real: torch.Tensor, fake: torch.Tensor) -> Optional[torch.Tensor]:
-        """The D weights G is judged by: D's own, or an option's look-ahead copy (unrolled GAN)."""
-        return self._lookahead[0](self, real, fake.detach()) if self._lookahead else None
+        """The D weights G is judged by: D's own, or an option's look-ahead copy (unrolled GAN). ``fake``
+        keeps its graph: the look-ahead depends on G, and G's gradient must flow through that too."""
+        return self._lookahead[0](self, real, fake) if self._lookahead else None
 
     # -- moving ------------------------------------------------------------------------------------
     def grads(self, side: str, loss: torch.Tensor, create_graph: bool = False) -> list[torch.Tensor]:
@@ -359,14 +360,19 @@ def sliced(m: Model, x: torch.Tensor) -> torch.Tensor:
 
 def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[int],
           on_event: Optional[Event] = None, should_stop: Optional[Callable[[], bool]] = None,
-          frame_points: int = 400) -> dict[str, dict]:
+          frame_points: int = 400, tail: float = 0.3, seed_curves: Sequence[str] = ()) -> dict[str, dict]:
     """Train every recipe on ``seeds`` in lockstep. Returns per recipe: per-seed final metrics
-    (plus the late distance to the data and its fluctuation over the last 30 % of evaluations),
+    (plus the late distance to the data and its fluctuation over the last ``tail`` of evaluations),
+    ``seed_curves`` metrics per seed at every evaluation (``curves["per_seed"][metric]``: one list of
+    S values per evaluation),
     mean curves, samples of seed 0 (a list) and of every seed (``samples``, a tensor: drop it before
     writing JSON), D's map, divergence steps and wall time."""
     models = {name: Model(r if isinstance(r, Recipe) else make_recipe(r), s, seeds) for name, r in recipes.items()}
     keys = ("modes", "hq_fraction", "reverse_kl", "w1", "d_real", "d_fake", "d_loss", "g_loss")
     curves = {n: {"step": [], **{k: [] for k in keys}} for n in models}
+    for c in curves.values():
+        if seed_curves:
+            c["per_seed"] = {k: [] for k in seed_curves}
     w1_hist = {n: [] for n in models}
     diverged = {n: [None] * len(seeds) for n in models}
     spent = {n: 0.0 for n in models}
@@ -401,13 +407,14 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
                 c["d_loss"].append(_mean(d_loss[ok]))
                 c["g_loss"].append(_mean(g_loss[ok]))
                 w1_hist[name].append(met["w1"].cpu())
+                for k in seed_curves:
+                    c["per_seed"][k].append([round(float(a), 5) for a in met[k].tolist()])
             if frame:  # the live view: fewer frames than evaluations, each shipped to every watcher
                 live[name] = {"samples": _finite_points(x[0, :frame_points]), "heatmap": m.heatmap(res=28),
                               "metrics": {k: v.tolist() for k, v in met.items()}}
             spent[name] += time.perf_counter() - t
         if frame and on_event:
-            on_event({"step": step, "total": s.steps, "variants": live,
-                      "curves": {n: {k: list(v) for k, v in c.items()} for n, c in curves.items()}})
+            on_event({"step": step, "total": s.steps, "variants": live, "curves": _copy_curves(curves)})
         if should_stop and should_stop():
             stopped = True
             break
@@ -417,12 +424,12 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
     for name, m in models.items():
         x, met = m.measure()
         hist = torch.stack(w1_hist[name]) if w1_hist[name] else met["w1"].unsqueeze(0)
-        tail = hist[-max(1, math.ceil(0.3 * len(hist))):]
+        late = hist[-max(1, math.ceil(tail * len(hist))):]
         per_seed = []
         for i in range(len(seeds)):
             row = {k: float(v[i]) for k, v in met.items()}
-            row["late_w1"] = float(tail[:, i].mean())
-            row["fluctuation"] = float(tail[:, i].std(unbiased=False)) if len(tail) > 1 else 0.0
+            row["late_w1"] = float(late[:, i].mean())
+            row["fluctuation"] = float(late[:, i].std(unbiased=False)) if len(late) > 1 else 0.0
             row["diverged"] = float(diverged[name][i] is not None)
             if diverged[name][i] is not None:  # a diverged seed's numbers are noise: report them as NaN
                 row.update({k: math.nan for k in row if k != "diverged"})
@@ -432,6 +439,12 @@ def train(recipes: dict[str, Recipe | dict | str], s: Settings, seeds: Sequence[
                      "samples_seed0": _finite_points(x[0, :600]), "samples": x.cpu(), "heatmap": m.heatmap(),
                      "wall_time_s": spent[name], "device": str(m.device)}
     return out
+
+
+def _copy_curves(curves: dict) -> dict:
+    """A snapshot of the curves for a live event (the lists keep growing after it is sent)."""
+    return {n: {k: (dict((m, list(x)) for m, x in v.items()) if isinstance(v, dict) else list(v))
+                for k, v in c.items()} for n, c in curves.items()}
 
 
 def _mean(v: torch.Tensor) -> float:

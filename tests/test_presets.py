@@ -72,3 +72,18 @@ def test_every_preset_runs_a_few_steps():
         fail, fix = lab.claims(res, pid)
         assert len(fail) == len(fix) == 2
     assert {f"plain@{s}" for s in {p.scenario for p in PRESETS.values()}} <= set(res["variants"])
+
+
+def test_the_unrolled_look_ahead_depends_on_the_generator():
+    """Metz et al.: G's gradient flows through psi^K's dependence on G's samples (not only through
+    D's output at psi^K): the look-ahead weights must carry a graph back to G."""
+    import torch
+
+    from engine.lab import Model, Settings
+
+    m = Model(make_recipe("unrolled.k=2"), Settings(steps=10), [0])
+    real, z = m.real(), m.noise()
+    fake = m.generate(z)
+    p = m.d_params_for_g(real, fake)
+    (g,) = torch.autograd.grad(p.sum(), m.G.flat, allow_unused=True)
+    assert g is not None and g.abs().sum() > 0

@@ -66,8 +66,9 @@ class Unrolled(Option):
 
     f_K(theta, psi) = f(theta, psi^K),   psi^{k+1} = psi^k - eta grad_psi L_D(theta, psi^k),
 
-    differentiated *through* the unrolling (create_graph), so G anticipates that D would follow it
-    to a single mode. D itself still takes its ordinary step. The look-ahead uses D's loss on the
+    differentiated *through* the unrolling (create_graph), including psi^K's dependence on theta
+    through G's samples in the look-ahead losses: that term is how G anticipates that D would follow
+    it to a single mode. D itself still takes its ordinary step. The look-ahead uses D's loss on the
     step's real and fake batch (no penalty terms)."""
 
     id, label, kind, cite = "unrolled", "Unrolled discriminator", "optimisation", "metz2017"
