@@ -162,6 +162,7 @@ class WganGp(_Loss):
 
     id, label, cite, sigmoid = "wgan_gp", "WGAN-GP (Wasserstein + gradient penalty)", "gulrajani2017", False
     Params = WganGpParams
+    traits = ("one_d",)  # its penalty acts on one scalar D output
     conflicts = ("n_critic",)
     conflict_note = "WGAN-GP sets its own number of critic steps (its n_critic parameter)"
 
@@ -271,6 +272,7 @@ class OneSidedLabelSmoothing(Option):
 
     id, label, kind, cite = "label_smoothing", "One-sided label smoothing", "penalty", "salimans2016"
     Params = SmoothingParams
+    traits = ("one_d",)
     conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began")
     conflict_note = "label smoothing changes the target of a sigmoid cross-entropy loss"
 

@@ -237,7 +237,7 @@ class WeightEMA(Option):
 
     def setup(self, m) -> None:
         m.state["ema"] = m.G.flat.detach().clone()
-        m.add_sampler(lambda m, z: m.generate(z, m.state["ema"]))
+        m.add_sampler(lambda m, z: m.samples(z, m.state["ema"]))
 
     def after_step(self, m, step: int) -> None:
         with torch.no_grad():
@@ -296,14 +296,14 @@ class EarlyStopping(Option):
         self.held_out = m.mu[idx] + m.tb.sigma * st.normal(EVAL_REAL, 2)
         self.dirs = directions().to(m.device)
         m.state["best"] = {"flat": m.G.flat.detach().clone(), "score": torch.full((len(m.seeds),), float("inf"))}
-        m.add_sampler(lambda m, z: m.generate(z, m.state["best"]["flat"]))
+        m.add_sampler(lambda m, z: m.samples(z, m.state["best"]["flat"]))
 
     def on_eval(self, m, step: int, metrics: dict) -> None:
         from ..testbeds import sliced_w1
 
         with torch.no_grad():
             n = min(m.eval_z.shape[1], self.held_out.shape[1])
-            x = torch.nan_to_num(m.generate(m.eval_z[:, :n]), nan=1e6, posinf=1e6, neginf=-1e6)
+            x = torch.nan_to_num(m.samples(m.eval_z[:, :n]), nan=1e6, posinf=1e6, neginf=-1e6)
             score = sliced_w1(x, self.held_out[:, :n], self.dirs).cpu()
             best = m.state["best"]
             better = score < best["score"]

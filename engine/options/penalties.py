@@ -15,6 +15,8 @@ import torch
 from ..config import bounded
 from . import Option, register
 
+DATA = 2  # data columns of a sample (engine.lab.DATA; a game may append its own after them)
+
 Tensor = torch.Tensor
 
 
@@ -22,12 +24,30 @@ def _m(x: Tensor) -> Tensor:
     return x.reshape(x.shape[0], -1).mean(dim=1)
 
 
-def input_grad(m, xp: Tensor) -> Tensor:
-    """dD/dx at prepared inputs ``xp`` (S, B, in), differentiable w.r.t. D's weights."""
+def input_grad(m, xp: Tensor, data_only: bool = True) -> Tensor:
+    """dD/dx at prepared inputs ``xp`` (S, B, in), differentiable w.r.t. D's weights. With
+    ``data_only`` (the default) only the data columns: a conditional or joint D also reads a game's
+    label or code columns, which the papers' penalties hold fixed (they penalise dD/dx)."""
     xp = xp.detach().requires_grad_(True)
     out = m.d_prepped(xp)
     (g,) = torch.autograd.grad(out.sum(), xp, create_graph=True)
-    return g
+    return data_columns(m, g) if data_only else g
+
+
+def data_columns(m, t: Tensor) -> Tensor:
+    """The data columns of a prepared (possibly packed) input (S, B, pack * c) -> (S, B, pack * 2)."""
+    c = t.shape[-1] // m.pack
+    if c == DATA:
+        return t
+    s, b, _ = t.shape
+    return t.reshape(s, b, m.pack, c)[..., :DATA].reshape(s, b, m.pack * DATA)
+
+
+def data_noise(m, x: Tensor, noise: Tensor) -> Tensor:
+    """x + noise on the data columns of samples x (S, n, 2 + tags); a game's columns stay."""
+    if x.shape[-1] == DATA:
+        return x + noise
+    return torch.cat([x[..., :DATA] + noise, x[..., DATA:]], dim=-1)
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,7 @@ class R1(Option):
     gain by a slope on the data, so it stops pushing G around it."""
 
     id, label, kind, cite = "r1", "R1 gradient penalty (real data)", "penalty", "mescheder2018"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = GammaParams
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
@@ -59,6 +80,7 @@ class R2(Option):
     R2(theta, psi) = gamma/2 E_{x ~ p_theta}[ ||grad_x D_psi(x)||^2 ]."""
 
     id, label, kind, cite = "r2", "R2 gradient penalty (fake data)", "penalty", "mescheder2018"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = GammaParams
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
@@ -82,14 +104,16 @@ class Dragan(Option):
     authors' code. Sharp gradients of D near the data are what it blames for mode collapse."""
 
     id, label, kind, cite = "dragan", "DRAGAN gradient penalty", "penalty", "kodali2017dragan"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = DraganParams
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
         xr = m.prep(real)
-        sd = xr.std(dim=1, keepdim=True).mean(dim=2, keepdim=True)
-        u = m.aux.uniform(*xr.shape[1:])
+        xd = data_columns(m, xr)
+        sd = xd.std(dim=1, keepdim=True).mean(dim=2, keepdim=True)
+        u = m.aux.uniform(*xd.shape[1:])
         alpha = m.aux.uniform(xr.shape[1], 1)
-        g = input_grad(m, xr + alpha * self.p.spread * sd * u)
+        g = input_grad(m, xr + _on_data(m, xr, alpha * self.p.spread * sd * u))
         return self.p.lam * _m((g.norm(dim=-1) - 1) ** 2)
 
 
@@ -109,6 +133,7 @@ class NoiseRegularisation(Option):
     without drawing the noise. A sigmoid cross-entropy D is assumed (phi = logit)."""
 
     id, label, kind, cite = "roth", "Noise regularisation (Roth et al.)", "penalty", "roth2017stabilizing"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = RothParams
     conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "fgan", "began")
     conflict_note = "Roth et al.'s regulariser is derived for a sigmoid cross-entropy discriminator"
@@ -127,6 +152,7 @@ class NoiseRegularisation(Option):
             xp = m.prep(x).detach().requires_grad_(True)
             phi = m.d_prepped(xp)
             (g,) = torch.autograd.grad(phi.sum(), xp, create_graph=True)
+            g = data_columns(m, g)
             total = total + _m(weight(torch.sigmoid(phi)).squeeze(-1) * (g**2).sum(-1))
         return 0.5 * gamma * total
 
@@ -148,11 +174,12 @@ class Consistency(Option):
     its mode, as a flip or a small translation keeps an image's content."""
 
     id, label, kind, cite = "consistency", "Consistency regularisation (CR-GAN)", "penalty", "zhang2020cr"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = ConsistencyParams
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
-        jitter = self.p.shift * m.tb.sigma * m.aux.normal(real.shape[1], real.shape[2])
-        return self.p.lam * _m((m.d(real) - m.d(real + jitter)) ** 2)
+        jitter = self.p.shift * m.tb.sigma * m.aux.normal(real.shape[1], DATA)
+        return self.p.lam * _m((m.d(real) - m.d(data_noise(m, real, jitter))) ** 2)
 
 
 @dataclass(frozen=True)
@@ -179,7 +206,7 @@ class InstanceNoise(Option):
 
     def d_input(self, x: Tensor, m) -> Tensor:
         sd = self.p.sd * ((1 - self.t / self.total) if self.p.anneal else 1.0)
-        return x + (sd / m.tb.scale) * m.aux.normal(x.shape[1], x.shape[2])
+        return data_noise(m, x, (sd / m.tb.scale) * m.aux.normal(x.shape[1], DATA))
 
 
 @dataclass(frozen=True)
@@ -198,6 +225,7 @@ class LocallyStable(Option):
     (and that the WGAN's gradient dynamics can cycle without it)."""
 
     id, label, kind, cite = "local_stability", "Locally stable gradient regulariser", "penalty", "nagarajan2017"
+    traits = ("one_d",)  # acts on one scalar D output
     Params = NkParams
 
     def g_penalty(self, m, z: Tensor, fake: Tensor) -> Tensor:
@@ -205,3 +233,15 @@ class LocallyStable(Option):
         d_loss = m.loss.d_loss(*m.d_pair(real, fake))  # fake keeps its graph: the penalty reaches G
         (g,) = torch.autograd.grad(d_loss.sum(), m.D.flat, create_graph=True)
         return self.p.eta * m.D.per_seed(g**2)
+
+
+def _on_data(m, xp: Tensor, noise: Tensor) -> Tensor:
+    """Noise of the data columns' shape (S, B, pack * 2) spread onto a prepared input's columns
+    (zeros on a game's label/code columns)."""
+    c = xp.shape[-1] // m.pack
+    if c == DATA:
+        return noise
+    s, b, _ = xp.shape
+    full = torch.zeros(s, b, m.pack, c, device=xp.device, dtype=xp.dtype)
+    full[..., :DATA] = noise.reshape(s, b, m.pack, DATA)
+    return full.reshape(s, b, m.pack * c)
