@@ -297,8 +297,9 @@ class Model:
         return out.chunk(2, dim=1)
 
     def d_params_for_g(self, real: torch.Tensor, fake: torch.Tensor) -> Optional[torch.Tensor]:
-        """The D weights G is judged by: D's own, or an option's look-ahead copy (unrolled GAN)."""
-        return self._lookahead[0](self, real, fake.detach()) if self._lookahead else None
+        """The D weights G is judged by: D's own, or an option's look-ahead copy (unrolled GAN). ``fake``
+        keeps its graph: the look-ahead weights depend on G, and G's gradient flows through them."""
+        return self._lookahead[0](self, real, fake) if self._lookahead else None
 
     # -- moving ------------------------------------------------------------------------------------
     def grads(self, side: str, loss: torch.Tensor, create_graph: bool = False) -> list[torch.Tensor]:

@@ -68,7 +68,8 @@ class Unrolled(Option):
 
     differentiated *through* the unrolling (create_graph), so G anticipates that D would follow it
     to a single mode. D itself still takes its ordinary step. The look-ahead uses D's loss on the
-    step's real and fake batch (no penalty terms)."""
+    step's real and fake batch (no penalty terms) and plain gradient steps of size ``lr`` (the
+    authors' notebook unrolls the steps of D's own optimiser, Adam)."""
 
     id, label, kind, cite = "unrolled", "Unrolled discriminator", "optimisation", "metz2017"
     Params = UnrollParams
