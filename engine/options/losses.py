@@ -295,7 +295,9 @@ class Began(_Loss):
 
     The proportional control of k_t keeps the equilibrium E[L(G(z))] = gamma E[L(x)]: gamma trades
     diversity for quality. Paper defaults: gamma in [0.3, 0.7] (0.5 shown), lambda_k = 0.001, k_0 = 0.
-    k is kept per seed."""
+    k is kept per seed and moves once per training step t, with the errors of that step's first D
+    loss (other evaluations of D's loss, an unrolled look-ahead or a second extragradient point, do
+    not move it)."""
 
     id, label, cite, sigmoid = "began", "BEGAN (auto-encoder D, equilibrium term)", "berthelot2017began", False
     Params = BeganParams
@@ -309,7 +311,7 @@ class Began(_Loss):
 
     def setup(self, m) -> None:
         m.state["began_k"] = torch.zeros(len(m.seeds), device=m.device)
-        self.m = m
+        self.m, self.balance = m, None
 
     @staticmethod
     def head(xp: Tensor, out: Tensor) -> Tensor:
@@ -317,11 +319,15 @@ class Began(_Loss):
         return (xp - out).abs().mean(dim=-1, keepdim=True)
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        k = self.m.state["began_k"]
         lr, lf = _m(real), _m(fake)
-        with torch.no_grad():  # the control step uses this D step's errors
-            self.m.state["began_k"] = (k + self.p.lambda_k * (self.p.gamma * lr - lf)).clamp(0, 1)
-        return lr - k * lf
+        if self.balance is None:  # the step's D loss: its errors drive the control of k
+            self.balance = (self.p.gamma * lr - lf).detach()
+        return lr - self.m.state["began_k"] * lf
+
+    def after_step(self, m, step: int) -> None:
+        if self.balance is not None:
+            m.state["began_k"] = (m.state["began_k"] + self.p.lambda_k * self.balance).clamp(0, 1)
+        self.balance = None
 
     @staticmethod
     def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
