@@ -33,7 +33,7 @@ class BatchNorm(Option):
     uses batch statistics (also when sampling, as GAN code commonly keeps G in training mode). In D,
     real and fake batches are normalised separately, as in DCGAN's code."""
 
-    id, label, kind, cite = "batch_norm", "Batch normalisation", "normalisation", "ioffe2015"
+    id, label, kind, cite = "batch_norm", "Batch normalisation", "normalisation", "ioffe2015batchnorm"
     Params = WhereParams
     group = "norm"  # one normalisation per recipe
 

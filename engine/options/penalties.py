@@ -224,7 +224,7 @@ class LocallyStable(Option):
     so G moves where it reduces the force D feels; they prove local stability for the GAN with it
     (and that the WGAN's gradient dynamics can cycle without it)."""
 
-    id, label, kind, cite = "local_stability", "Locally stable gradient regulariser", "penalty", "nagarajan2017"
+    id, label, kind, cite = "local_stability", "Locally stable gradient regulariser", "penalty", "nagarajan2017locally"
     traits = ("one_d",)  # acts on one scalar D output
     Params = NkParams
 
