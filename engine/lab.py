@@ -307,15 +307,17 @@ class Model:
         return list(torch.autograd.grad(loss.sum(), self.params[side], create_graph=create_graph, allow_unused=True))
 
     def apply(self, side: str, grads: Sequence[Optional[torch.Tensor]]) -> None:
+        """One optimiser step of ``side`` with the given gradients; after every step of D its hooks
+        run (weight clipping acts after every critic step, whatever the update rule)."""
         for p, g in zip(self.params[side], grads):
             p.grad = None if g is None else g.detach()
         self.opt[side].step()
+        if side == "D":
+            for hook in self.hooks["after_d_step"]:
+                hook(self)
 
     def step(self, side: str, loss: torch.Tensor) -> None:
         self.apply(side, self.grads(side, loss))
-        if side == "D":
-            for hook in self.hooks["after_d_step"]:  # weight clipping acts after every critic step
-                hook(self)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()

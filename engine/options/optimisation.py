@@ -7,7 +7,6 @@ at evaluation (weight averages, the best snapshot).
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field, replace
 
 import torch
@@ -27,8 +26,9 @@ class TturParams:
 class Ttur(Option):
     r"""Two time-scale update rule (Heusel et al. 2017): G and D get separate learning rates,
     lr_G = ratio x lr_D. With the slower player's step small enough, the pair converges to a local
-    Nash equilibrium (stochastic approximation with two time scales). The paper picks the rates per
-    experiment; most of its pairs give D the larger one."""
+    Nash equilibrium (stochastic approximation with two time scales). The paper picks the pair per
+    experiment (the authors' code: BEGAN D 6e-5 / G 4e-5, WGAN-GP D 3e-4 / G 1e-4, DCGAN on
+    CIFAR-10 D 1e-4 / G 5e-4), so there is no paper default ratio; 0.1 is this lab's."""
 
     id, label, kind, cite = "ttur", "Two time-scale update (TTUR)", "optimisation", "heusel2017"
     Params = TturParams
@@ -86,6 +86,9 @@ class Unrolled(Option):
 
 
 # -- update rules (group "update"): one whole training step each --------------------------------
+# Each moves both players once per step with gradients taken at the same point, so "several D steps
+# per G step" has no meaning for them: they refuse the n_critic option, and the critic-step count of
+# WGAN / WGAN-GP is not used under them (their clipping and penalties are).
 
 
 def _both_grads(m, create_graph: bool = False):
@@ -107,6 +110,8 @@ class Simultaneous(Option):
     with zero real part on the Dirac-GAN (Mescheder et al. 2018): it circles or spirals out."""
 
     id, label, kind, cite, group = "simultaneous", "Simultaneous updates", "optimisation", "mescheder2018", "update"
+    conflicts = ("n_critic",)
+    conflict_note = "this update rule moves both players once per step"
 
     @staticmethod
     def update(m):
@@ -116,20 +121,6 @@ class Simultaneous(Option):
         return d_loss.detach(), g_loss.detach()
 
 
-def _snapshot(m):
-    return ([p.detach().clone() for side in ("G", "D") for p in m.params[side]],
-            {side: copy.deepcopy(m.opt[side].state_dict()) for side in ("G", "D")})
-
-
-def _restore(m, snap) -> None:
-    params, states = snap
-    with torch.no_grad():
-        for p, saved in zip([p for side in ("G", "D") for p in m.params[side]], params):
-            p.copy_(saved)
-    for side, st in states.items():
-        m.opt[side].load_state_dict(st)
-
-
 @register
 class Extragradient(Option):
     r"""Extragradient (Korpelevich 1976; for GANs Gidel et al. 2019): first a *full* step to an
@@ -137,20 +128,24 @@ class Extragradient(Option):
 
     w_{t+1/2} = w_t - eta F(w_t),    w_{t+1} = w_t - eta F(w_{t+1/2}),
 
-    F = both players' gradients, evaluated simultaneously. With Adam (Gidel et al.'s Extra-Adam) the
-    extrapolation uses the optimiser's step, and its moment estimates are rolled back with the
-    weights, so only the second gradient enters the averages."""
+    F = both players' gradients, evaluated simultaneously. With Adam this is Gidel et al.'s Extra-Adam:
+    both steps are optimiser steps and both gradients enter its moment estimates (as in the authors'
+    ExtraAdam: only the weights return to w_t before the second step)."""
 
-    id, label, kind, cite, group = "extragradient", "Extragradient", "optimisation", "gidel2019", "update"
+    id, label, kind, cite, group = "extragradient", "Extragradient", "optimisation", "gidel2019variational", "update"
+    conflicts = ("n_critic",)
+    conflict_note = "this update rule moves both players once per step"
 
     @staticmethod
     def update(m):
-        snap = _snapshot(m)
+        start = [p.detach().clone() for side in ("G", "D") for p in m.params[side]]
         _, _, gd, gg = _both_grads(m)
         m.apply("D", gd)
         m.apply("G", gg)  # now at w_{t+1/2}
         d_loss, g_loss, gd, gg = _both_grads(m)
-        _restore(m, snap)
+        with torch.no_grad():  # back to w_t; the optimiser keeps both gradients in its moments
+            for p, w in zip([p for side in ("G", "D") for p in m.params[side]], start):
+                p.copy_(w)
         m.apply("D", gd)
         m.apply("G", gg)
         return d_loss.detach(), g_loss.detach()
@@ -166,7 +161,9 @@ class Optimistic(Option):
     and for any optimiser w_{t+1} = w_t + 2 delta_t - delta_{t-1}, delta the optimiser's own step
     (with Adam this is their Optimistic Adam). Gradients of both players are taken simultaneously."""
 
-    id, label, kind, cite, group = "optimistic", "Optimistic gradient (OMD)", "optimisation", "daskalakis2018", "update"
+    id, label, kind, cite, group = "optimistic", "Optimistic gradient (OMD)", "optimisation", "daskalakis2018optimism", "update"
+    conflicts = ("n_critic",)
+    conflict_note = "this update rule moves both players once per step"
 
     def update(self, m):
         before = [p.detach().clone() for side in ("G", "D") for p in m.params[side]]
@@ -202,6 +199,8 @@ class Consensus(Option):
 
     id, label, kind, cite, group = "consensus", "Consensus optimisation", "optimisation", "mescheder2017numerics", "update"
     Params = ConsensusParams
+    conflicts = ("n_critic",)
+    conflict_note = "this update rule moves both players once per step"
 
     def update(self, m):
         d_loss, g_loss, gd, gg = _both_grads(m, create_graph=True)
@@ -221,7 +220,7 @@ class Consensus(Option):
 
 @dataclass(frozen=True)
 class EmaParams:
-    beta: float = field(default=0.999, metadata=bounded(0.0, 0.99999, "averaging factor beta (0.999 in Yazici et al.)"))
+    beta: float = field(default=0.999, metadata=bounded(0.0, 0.99999, "averaging factor beta (0.999 as Karras et al.; Yazici et al.'s code 0.9999)"))
 
 
 @register
@@ -231,9 +230,11 @@ class WeightEMA(Option):
     theta_EMA <- beta theta_EMA + (1 - beta) theta    after every step,
 
     and samples are drawn from theta_EMA while training continues on the raw weights. Averaging
-    cancels the oscillation around the equilibrium that the raw iterates keep doing."""
+    cancels the oscillation around the equilibrium that the raw iterates keep doing. beta = 0.999 as
+    Karras et al. (2018); Yazici et al.'s code uses 0.9999 over 500k iterations, which on a run of a
+    few thousand steps would keep the average near the initial weights."""
 
-    id, label, kind, cite = "ema", "Generator weight averaging (EMA)", "optimisation", "yazici2019"
+    id, label, kind, cite = "ema", "Generator weight averaging (EMA)", "optimisation", "yazici2019averaging"
     Params = EmaParams
 
     def setup(self, m) -> None:
