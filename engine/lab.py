@@ -53,7 +53,7 @@ class Settings:
     optimizer: str = field(default="adam", metadata=bounded(help="adam, sgd or rmsprop", choices=("adam", "sgd", "rmsprop")))
     lr_g: float = field(default=4e-3, metadata=bounded(1e-6, 1.0, "generator learning rate"))
     lr_d: float = field(default=4e-4, metadata=bounded(1e-6, 1.0, "discriminator learning rate"))
-    beta1: float = field(default=0.5, metadata=bounded(0.0, 0.99, "Adam beta1 (0.5 as in DCGAN) or SGD momentum"))
+    beta1: float = field(default=0.5, metadata=bounded(-0.99, 0.99, "Adam beta1 (0.5 as in DCGAN) or SGD momentum; < 0: negative momentum"))
     beta2: float = field(default=0.999, metadata=bounded(0.0, 0.9999, "Adam beta2"))
     decay_from: float = field(default=0.3, metadata=bounded(0.0, 1.0, "linear LR decay to 0 from this fraction of steps (1 = none)"))
     eval_every: int = field(default=100, metadata=bounded(5, 5000, "steps between evaluations / live frames"))
@@ -116,6 +116,8 @@ class StandardGame:
         fake = m.generate(z)
         d_flat = m.d_params_for_g(real, fake)
         out_f = m.d(fake, d_flat)
+        for select in m.hooks["g_scores"]:  # e.g. top-k: G learns from its best-judged samples only
+            out_f = select(m, out_f)
         out_r = m.d(real, d_flat) if m.loss.g_needs_real else None
         loss = m.loss.g_loss(out_f, out_r)
         for pen in m.hooks["g_penalty"]:
@@ -143,7 +145,7 @@ class Alternating:
 # ---------------------------------------------------------------------------------------------
 # One recipe over S seeds
 
-HOOKS = ("d_input", "d_penalty", "g_penalty", "after_d_step", "after_step", "on_eval")
+HOOKS = ("d_input", "d_penalty", "g_penalty", "g_scores", "after_d_step", "after_step", "on_eval")
 # A game (the option of group "game") may also implement, and :class:`Model` then calls:
 #   real(m, x, idx) -> sample    a real draw as the game's D reads it (labels / codes appended)
 #   noise(m, z, stream) -> z     latents with the game's condition columns appended (labels)
@@ -211,12 +213,18 @@ class Model:
     def _optimiser(self, side: str) -> torch.optim.Optimizer:
         s, lr = self.s, (self.s.lr_g if side == "G" else self.s.lr_d)
         params = self.params[side]
-        if s.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=s.beta1)
         if s.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr)
+        # torch's constructors refuse a negative momentum (Gidel et al.'s negative momentum), which the
+        # update rules themselves handle: SGD's v <- beta v + g, Adam's m <- beta1 m + (1 - beta1) g
+        if s.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=max(s.beta1, 0.0))
+            opt.param_groups[0]["momentum"] = s.beta1
+            return opt
         # fused: one kernel for the whole update instead of ~10 elementwise ops (same maths)
-        return torch.optim.Adam(params, lr=lr, betas=(s.beta1, s.beta2), fused=True)
+        opt = torch.optim.Adam(params, lr=lr, betas=(max(s.beta1, 0.0), s.beta2), fused=True)
+        opt.param_groups[0]["betas"] = (s.beta1, s.beta2)
+        return opt
 
     def set_lr_factor(self, f: float) -> None:
         for side, opt in self.opt.items():

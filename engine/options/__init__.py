@@ -26,6 +26,16 @@ from ..config import ConfigError, from_overrides
 
 OPTIONS: dict[str, type["Option"]] = {}
 
+# Citation keys of the newer techniques (issue 19) that taxonomy/data/bibliography.yaml does not list
+# yet (the taxonomy's own branch adds them under these keys), with their arXiv ids.
+PENDING_CITES = {
+    "huang2024r3gan": "2501.05441", "zhao2021icr": "2002.04724", "tseng2021lecam": "2104.03310",
+    "petzka2018wganlp": "1709.08894", "thanhtung2019generalization": "1902.03984",
+    "odena2018jacobian": "1802.08768", "zhao2017ebgan": "1609.03126",
+    "gidel2019negativemomentum": "1807.04740", "balduzzi2018sga": "1802.05642",
+    "chavdarova2021lookahead": "2006.14567", "sinha2020topk": "2002.06224",
+}
+
 KINDS = ("loss", "penalty", "normalisation", "architecture", "optimisation")
 
 
@@ -44,6 +54,7 @@ class Option:
     * ``d_input(x, m)`` -> x: transform every sample D judges while training (instance noise);
     * ``d_penalty(m, real, fake)`` -> (S,) tensor added to D's loss;
     * ``g_penalty(m, z, fake)`` -> (S,) tensor added to G's loss;
+    * ``g_scores(m, out_f)`` -> D's outputs on G's samples that G's loss reads (top-k keeps the best);
     * ``after_d_step(m)``: after every step of D (weight clipping);
     * ``after_step(m, step)``: after both players have moved (weight averages);
     * ``on_eval(m, step, metrics)``: after every evaluation (early stopping);

@@ -81,10 +81,12 @@ def _hidden(m) -> tuple[int, ...]:
 
 class _Game(Option):
     kind, group = "architecture", "game"
-    conflicts = ("began",)
-    conflict_note = "BEGAN's D is an auto-encoder, which this game's D is not"
+    conflicts = ("began", "ebgan")
+    conflict_note = "BEGAN's and EBGAN's D is an auto-encoder, which this game's D is not"
     tags = 0  # columns a sample carries after its data
     d_reads_tags = True
+
+    traits = ("own_g",)  # its own G objective: options acting inside StandardGame's (top-k) do not reach it
 
     d_objective = staticmethod(StandardGame.d_objective)
     g_objective = staticmethod(StandardGame.g_objective)
@@ -134,6 +136,7 @@ class ConditionalGAN(_Labelled):
     No hyperparameters."""
 
     id, label, cite = "cgan", "Conditional GAN (labelled modes)", "mirza2014cgan"
+    traits = ()  # StandardGame's objectives: every loss and G-side option composes
 
     def net(self, role: str, spec):
         if role == "D":  # D reads pack x (2 data + k label) columns
@@ -155,7 +158,7 @@ class AuxiliaryClassifierGAN(_Labelled):
 
     id, label, cite = "acgan", "Auxiliary-classifier GAN (AC-GAN)", "odena2017acgan"
     d_reads_tags = False
-    conflicts = ("began", "pacgan", "lookahead")
+    conflicts = ("began", "ebgan", "pacgan", "lookahead")
     conflict_note = "AC-GAN classifies single samples with its own objectives"
 
     def net(self, role: str, spec):
@@ -189,7 +192,7 @@ class _Mixture(_Game):
     """k generators (``copies`` of G), all run on the same latents; G's batch is the k generators'
     samples one after another, (S, k*B, 2); a sample shown is from a random generator."""
 
-    conflicts = ("began", "pacgan", "lookahead", "mode_seeking", "relativistic", "wgan_gp")
+    conflicts = ("began", "ebgan", "pacgan", "lookahead", "mode_seeking", "relativistic", "r3gan", "wgan_gp")
     conflict_note = "D classifies which generator made a sample, per sample, from k x B fakes"
 
     def net(self, role: str, spec):
@@ -340,7 +343,7 @@ class Gman(_Game):
 
     id, label, cite = "gman", "Multiple discriminators (GMAN)", "durugkar2017gman"
     Params = GmanParams
-    conflicts = ("began", "lookahead", ONE_D)
+    conflicts = ("began", "ebgan", "lookahead", ONE_D)
     conflict_note = "GMAN has N discriminators, and this option acts on one D's output"
 
     def net(self, role: str, spec):
@@ -394,7 +397,7 @@ class D2gan(_Game):
 
     id, label, cite = "d2gan", "Dual discriminators, KL + reverse KL (D2GAN)", "nguyen2017d2gan"
     Params = D2ganParams
-    conflicts = ("began", "lookahead", "loss", ONE_D)
+    conflicts = ("began", "ebgan", "lookahead", "loss", ONE_D)
     conflict_note = "D2GAN has two discriminators and its own loss"
 
     def net(self, role: str, spec):
@@ -425,7 +428,7 @@ class D2gan(_Game):
 class _Joint(_Game):
     """D reads joint (x, z) pairs: real pairs (x, E(x)) through an encoder, fake pairs (G(z), z)."""
 
-    conflicts = ("began", "lookahead")
+    conflicts = ("began", "ebgan", "lookahead")
 
     def prepare(self, m) -> None:
         self.tags = m.s.z_dim
@@ -466,7 +469,7 @@ class Veegan(_Joint):
     No weights to tune (d = squared l2, as the paper). VEEGAN has its own loss."""
 
     id, label, cite = "veegan", "Reconstructor network (VEEGAN)", "srivastava2017veegan"
-    conflicts = ("began", "lookahead", "loss")
+    conflicts = ("began", "ebgan", "lookahead", "loss")
     conflict_note = "VEEGAN has its own (logistic) loss"
     salt = 21
 
@@ -489,7 +492,7 @@ class BiGan(_Joint):
     loss). At the optimum E inverts G. A deterministic encoder (BiGAN's); ALI's is stochastic."""
 
     id, label, cite = "bigan", "Encoder + joint discriminator (BiGAN / ALI)", "donahue2017bigan"
-    conflicts = ("began", "lookahead", "saturating")
+    conflicts = ("began", "ebgan", "lookahead", "saturating")
     conflict_note = "BiGAN trains G and E with inverted labels (a non-saturating objective)"
     salt = 22
 
@@ -521,7 +524,7 @@ class VaeGan(_Game):
 
     id, label, cite, kind = "vaegan", "VAE-GAN (learned feature-space reconstruction)", "larsen2016vaegan", "architecture"
     Params = VaeGanParams
-    conflicts = ("began", "lookahead")
+    conflicts = ("began", "ebgan", "lookahead")
 
     def setup(self, m) -> None:
         self.E = _net((DATA, *_hidden(m), 2 * m.s.z_dim), m, salt=23)
@@ -574,7 +577,7 @@ class AlphaGan(_Game):
 
     id, label, cite = "alphagan", "Auto-encoder + code discriminator (alpha-GAN)", "rosca2017alphagan"
     Params = AlphaGanParams
-    conflicts = ("began", "lookahead")
+    conflicts = ("began", "ebgan", "lookahead")
 
     def setup(self, m) -> None:
         z_dim = m.s.z_dim
@@ -625,7 +628,7 @@ class ModeRegularised(_Game):
 
     id, label, cite, kind = "mode_regularised", "Mode-regularised GAN (encoder + 2 regularisers)", "che2017moderegularized", "loss"
     Params = ModeRegParams
-    conflicts = ("began", "lookahead")
+    conflicts = ("began", "ebgan", "lookahead")
 
     def setup(self, m) -> None:
         self.E = _net((DATA, *_hidden(m), m.s.z_dim), m, salt=26)
@@ -656,7 +659,7 @@ class FeatureMatching(_Game):
     overtraining on the current D. No hyperparameters."""
 
     id, label, cite, kind = "feature_matching", "Feature matching", "salimans2016", "loss"
-    conflicts = ("began", "lookahead")
+    conflicts = ("began", "ebgan", "lookahead")
 
     def g_objective(self, m, real: Tensor, z: Tensor) -> Tensor:
         fake = m.generate(z)

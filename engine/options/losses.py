@@ -273,7 +273,7 @@ class OneSidedLabelSmoothing(Option):
     id, label, kind, cite = "label_smoothing", "One-sided label smoothing", "penalty", "salimans2016"
     Params = SmoothingParams
     traits = ("one_d",)
-    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began")
+    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began", "r3gan", "ebgan")
     conflict_note = "label smoothing changes the target of a sigmoid cross-entropy loss"
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
@@ -332,3 +332,129 @@ class Began(_Loss):
     @staticmethod
     def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
         return _m(fake)
+
+
+# -- newer losses (issue 19) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class R3ganParams:
+    gamma: float = field(default=1.0, metadata=bounded(0.0, 1000.0, "weight gamma of R1 and R2 (the paper tunes it per dataset; 1 here)"))
+
+
+@register
+class R3gan(_Loss):
+    r"""R3GAN's regularised relativistic loss (Huang et al. 2024): the relativistic pairing loss
+    (RpGAN) with both zero-centred penalties,
+
+    L_D = E[softplus(-(D(x) - D(G(z))))] + gamma/2 (E_x ||grad D(x)||^2 + E_z ||grad D(G(z))||^2),
+    L_G = E[softplus(-(D(G(z)) - D(x)))],
+
+    i.e. RSGAN with R1 and R2 of one weight (the authors' code: ``(Gamma / 2) * (R1 + R2)``). The
+    pairing couples each fake to a real point, which the paper shows removes the mode dropping of
+    the plain loss, and R1 + R2 give it local convergence. gamma is tuned per dataset in the paper
+    (no single default); 1 here."""
+
+    id, label, cite = "r3gan", "Relativistic + R1 + R2 (R3GAN)", "huang2024r3gan"
+    Params = R3ganParams
+    g_needs_real = True
+    traits = ("one_d",)
+    conflicts = ("r1", "r2")
+    conflict_note = "R3GAN already contains R1 and R2"
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return _m(F.softplus(-(real - fake)))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(F.softplus(-(fake - real)))
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        from .penalties import input_grad
+
+        r1 = _m((input_grad(m, m.prep(real)) ** 2).sum(-1))
+        r2 = _m((input_grad(m, m.prep(fake.detach())) ** 2).sum(-1))
+        return 0.5 * self.p.gamma * (r1 + r2)
+
+
+@dataclass(frozen=True)
+class EbganParams:
+    margin: float = field(default=1.0, metadata=bounded(0.0, 100.0, "margin m (data-dependent in the paper; 1 here)"))
+    pt: float = field(default=0.1, metadata=bounded(0.0, 10.0, "weight lambda_PT of the pulling-away term (0.1 in the paper)"))
+
+
+@register
+class Ebgan(_Loss):
+    r"""EBGAN with the pulling-away term (Zhao, Mathieu & LeCun 2017): D is an auto-encoder whose
+    reconstruction error is an energy, D(x) = ||Dec(Enc(x)) - x||^2 (mean over coordinates),
+
+    L_D = D(x) + [m - D(G(z))]^+,     L_G = D(G(z)) + lambda_PT f_PT(S),
+    f_PT(S) = 1 / (N (N - 1)) sum_{i != j} ( S_i . S_j / (||S_i|| ||S_j||) )^2,
+
+    S = the encoder's representation of G's batch (here D's last hidden layer). The margin stops
+    D from pushing the energy of fakes beyond m; the pulling-away term penalises a batch of fakes
+    whose codes point the same way (a collapsed batch). lambda_PT = 0.1 (the paper); the margin is
+    set per dataset in the paper (1 here)."""
+
+    id, label, cite, sigmoid = "ebgan", "Energy-based GAN + pulling-away term (EBGAN-PT)", "zhao2017ebgan", False
+    Params = EbganParams
+
+    net = Began.net  # D outputs a reconstruction of its input
+
+    @staticmethod
+    def head(xp: Tensor, out: Tensor) -> Tensor:
+        """D's scalar output: the auto-encoder's squared reconstruction error, (S, B, 1)."""
+        return ((xp - out) ** 2).mean(dim=-1, keepdim=True)
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return _m(real) + _m(F.relu(self.p.margin - fake))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(fake)
+
+    def g_penalty(self, m, z: Tensor, fake: Tensor) -> Tensor:
+        s = F.normalize(m.D(m.prep(fake), features=True)[1], dim=-1)  # (S, N, h)
+        n = s.shape[1]
+        cos2 = torch.bmm(s, s.transpose(1, 2)) ** 2
+        off = cos2.sum(dim=(1, 2)) - cos2.diagonal(dim1=1, dim2=2).sum(dim=1)
+        return self.p.pt * off / (n * (n - 1))
+
+
+@dataclass(frozen=True)
+class TopKParams:
+    gamma: float = field(default=0.99, metadata=bounded(0.5, 1.0, "decay of k per 'epoch' (0.99 in the paper)"))
+    nu: float = field(default=0.5, metadata=bounded(0.05, 1.0, "minimum fraction of the batch kept (0.5 in the code we read)"))
+    every: int = field(default=10, metadata=bounded(1, 10000, "steps per decay of k (an 'epoch' here; ours)"))
+
+
+@register
+class TopK(Option):
+    r"""Top-k training (Sinha et al. 2020): G's loss is computed on the k of its B samples that D
+    rates most realistic only,
+
+    L_G = (1/k) sum_{i in top-k D(G(z_i))} l(D(G(z_i))),    k = max(gamma^e B, nu B),
+
+    e counting "epochs": the worst-rated samples' gradients point G towards where D is most sure
+    there is no data, often away from any mode, so they are thrown away, more of them as training
+    goes on. gamma = 0.99 per epoch (the paper), nu = 0.5 (the minimum in the code we read); an
+    epoch here is ``every`` steps (ours: this lab has no epochs)."""
+
+    id, label, kind, cite = "top_k", "Top-k training of G", "loss", "sinha2020topk"
+    Params = TopKParams
+    conflicts = ("relativistic", "r3gan", "began", "ebgan", "own_g")
+    conflict_note = "top-k selects G's samples inside the plain G objective, one score per sample"
+
+    def setup(self, m) -> None:
+        self.t = 0
+
+    def after_step(self, m, step: int) -> None:
+        self.t = step
+
+    def fraction(self) -> float:
+        return max(self.p.gamma ** (self.t // self.p.every), self.p.nu)
+
+    def g_scores(self, m, out_f: Tensor) -> Tensor:
+        k = max(1, int(self.fraction() * out_f.shape[1]))
+        return torch.topk(out_f, k, dim=1).values

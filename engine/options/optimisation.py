@@ -311,3 +311,110 @@ class EarlyStopping(Option):
             better = score < best["score"]
             best["score"] = torch.where(better, score, best["score"])
             best["flat"] = m.G.where_seed(better, m.G.flat.detach(), best["flat"])
+
+
+# -- newer optimisation options (issue 19) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NegMomentumParams:
+    beta: float = field(default=-0.5, metadata=bounded(-0.99, 0.0, "momentum beta (-0.5 in the paper)"))
+
+
+@register
+class NegativeMomentum(Option):
+    r"""Negative momentum (Gidel et al. 2019): alternating updates with a *negative* momentum term,
+
+    theta_{t+1} = theta_t - eta grad L(theta_t) + beta (theta_t - theta_{t-1}),   beta = -0.5
+
+    (SGD's heavy ball v <- beta v + g; with Adam, beta1 = beta in its first-moment average, as the
+    paper's GAN experiments). On a bilinear game positive momentum makes alternating updates
+    diverge faster, while a negative beta damps the rotation, so the players spiral in. It sets the
+    run's beta1 for both players; the default alternating update is the paper's."""
+
+    id, label, kind, cite = "negative_momentum", "Negative momentum", "optimisation", "gidel2019negativemomentum"
+    Params = NegMomentumParams
+    conflicts = ("simultaneous", "extragradient", "optimistic", "consensus", "sga")
+    conflict_note = "negative momentum is defined for alternating updates"
+
+    def adjust(self, s):
+        return replace(s, beta1=self.p.beta)
+
+
+@dataclass(frozen=True)
+class LookaheadParams:
+    k: int = field(default=5, metadata=bounded(1, 1000, "steps between look-ahead steps (5 in the authors' code)"))
+    alpha: float = field(default=0.5, metadata=bounded(0.0, 1.0, "step alpha of the slow weights (0.5 in the authors' code)"))
+
+
+@register
+class LookaheadMinmax(Option):
+    r"""Lookahead-minmax (Chavdarova et al. 2021): every k steps both players' slow weights phi take a
+    step towards their fast weights theta, and the fast weights restart from there,
+
+    phi <- phi + alpha (theta - phi),   theta <- phi   (every k steps, for G and D jointly),
+
+    a convex combination of the current and a past iterate: it cancels the rotation of the game's
+    vector field and the variance of stochastic gradients. Defaults k = 5, alpha = 0.5 (the
+    authors' code). The slow weights start at the initial weights; the optimiser's state is kept."""
+
+    id, label, kind, cite = "lookahead_minmax", "Lookahead-minmax", "optimisation", "chavdarova2021lookahead"
+    Params = LookaheadParams
+
+    def setup(self, m) -> None:
+        m.state["lookahead"] = [p.detach().clone() for side in ("G", "D") for p in m.params[side]]
+
+    def after_step(self, m, step: int) -> None:
+        if step % self.p.k:
+            return
+        with torch.no_grad():
+            for p, slow in zip([p for side in ("G", "D") for p in m.params[side]], m.state["lookahead"]):
+                slow.add_(self.p.alpha * (p - slow))
+                p.copy_(slow)
+
+
+@dataclass(frozen=True)
+class SgaParams:
+    lam: float = field(default=1.0, metadata=bounded(0.0, 100.0, "adjustment weight lambda (1 in the authors' notebook)"))
+    align: bool = field(default=True, metadata=bounded(help="choose lambda's sign by alignment (the paper's Algorithm 1)"))
+
+
+@register
+class SymplecticGradientAdjustment(Option):
+    r"""Symplectic gradient adjustment (Balduzzi et al. 2018): with xi = (grad_theta L_G, grad_psi L_D)
+    the simultaneous gradient, H = grad xi its Jacobian and A = (H - H^T)/2 its antisymmetric part
+    (the rotation of the game), both players descend
+
+    xi_lambda = xi + lambda A^T xi,   A^T xi = (H^T xi - H xi) / 2,
+
+    with, in the aligned version, lambda's sign set by sign(<xi, H^T xi> <A^T xi, H^T xi> / d + eps),
+    eps = 0.1, d the number of parameters: the adjustment then points towards stable fixed points and
+    away from unstable ones. H^T xi is the gradient of ||xi||^2 / 2; H xi a Jacobian-vector product
+    (double backward). The sign is chosen per seed (each seed is its own game). lambda = 1, eps =
+    0.1 (the authors' notebook)."""
+
+    id, label, kind, cite, group = "sga", "Symplectic gradient adjustment (SGA)", "optimisation", "balduzzi2018sga", "update"
+    Params = SgaParams
+    conflicts = ("n_critic", "game")
+    conflict_note = "SGA adjusts the joint gradient of one G and one D, moving both once per step"
+    EPS = 0.1
+
+    def update(self, m):
+        d_loss, g_loss, gd, gg = _both_grads(m, create_graph=True)
+        params = [m.G.flat, m.D.flat]
+        xi = [gg[0], gd[0]]
+        ht_xi = torch.autograd.grad(0.5 * sum((g * g).sum() for g in xi), params, retain_graph=True)
+        u = [torch.zeros_like(p, requires_grad=True) for p in params]  # H xi = d/du (H^T u . xi)
+        jt_u = torch.autograd.grad(xi, params, grad_outputs=u, create_graph=True)
+        h_xi = torch.autograd.grad(jt_u, u, grad_outputs=[g.detach() for g in xi])
+        at_xi = [0.5 * (ht - h) for ht, h in zip(ht_xi, h_xi)]
+        lam = torch.full((len(m.seeds),), self.p.lam, device=m.device)
+        if self.p.align:
+            per_seed = lambda a, b: m.G.per_seed(a[0] * b[0]) + m.D.per_seed(a[1] * b[1])  # noqa: E731
+            n = m.G.per_seed(torch.ones_like(m.G.flat)) + m.D.per_seed(torch.ones_like(m.D.flat))
+            xi_d = [g.detach() for g in xi]
+            lam = lam * torch.sign(per_seed(xi_d, ht_xi) * per_seed(at_xi, ht_xi) / n + self.EPS)
+        adj = [g.detach() + lam[net.seed_of] * a for g, a, net in zip(xi, at_xi, (m.G, m.D))]
+        m.apply("D", [adj[1]])
+        m.apply("G", [adj[0]])
+        return d_loss.detach(), g_loss.detach()
