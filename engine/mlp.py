@@ -50,6 +50,7 @@ class NetSpec:
     mbdisc: tuple[int, int] = (0, 0)  # (kernels B, kernel dim C); (0, 0) = off
     eq_lr: bool = False  # equalised learning rate: N(0, 1) weights scaled by sqrt(2 / fan_in) at run time
     copies: int = 1  # independent networks per seed (GMAN's N discriminators, MAD-GAN's k generators)
+    autoencoder: bool = False  # the output has the input's size (BEGAN's, EBGAN's D), however wide the input ends up
 
     @property
     def batch_coupled(self) -> bool:
@@ -70,6 +71,8 @@ class FlatMLP(nn.Module):
         rows = [(s, c) for s in seeds for c in range(k)]  # seed-major: seed i's copies are rows i*k .. i*k+k-1
         self.rows = len(rows)
         sizes = list(spec.sizes)
+        if spec.autoencoder:  # resolved here, after every option has set the input width (packing)
+            sizes[-1] = sizes[0]
         dims = list(zip(sizes[:-1], sizes[1:]))
         extra = (1 if spec.mbstd else 0) + spec.mbdisc[0]
         dims[-1] = (dims[-1][0] + extra, dims[-1][1])  # the last layer reads the batch statistics too

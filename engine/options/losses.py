@@ -305,9 +305,7 @@ class Began(_Loss):
     def net(self, role: str, spec):
         from dataclasses import replace
 
-        if role != "D":
-            return spec
-        return replace(spec, sizes=(*spec.sizes[:-1], spec.sizes[0]))  # D outputs a reconstruction
+        return replace(spec, autoencoder=True) if role == "D" else spec  # D outputs a reconstruction
 
     def setup(self, m) -> None:
         m.state["began_k"] = torch.zeros(len(m.seeds), device=m.device)
@@ -415,11 +413,16 @@ class Ebgan(_Loss):
         return _m(fake)
 
     def g_penalty(self, m, z: Tensor, fake: Tensor) -> Tensor:
-        s = F.normalize(m.D(m.prep(fake), features=True)[1], dim=-1)  # (S, N, h)
-        n = s.shape[1]
-        cos2 = torch.bmm(s, s.transpose(1, 2)) ** 2
-        off = cos2.sum(dim=(1, 2)) - cos2.diagonal(dim1=1, dim2=2).sum(dim=1)
-        return self.p.pt * off / (n * (n - 1))
+        return self.p.pt * pulling_away(m.D(m.prep(fake), features=True)[1])
+
+
+def pulling_away(s: Tensor) -> Tensor:
+    """f_PT of a batch of codes (S, N, h): the mean squared cosine over the N (N - 1) ordered pairs."""
+    s = F.normalize(s, dim=-1)
+    n = s.shape[1]
+    cos2 = torch.bmm(s, s.transpose(1, 2)) ** 2
+    off = cos2.sum(dim=(1, 2)) - cos2.diagonal(dim1=1, dim2=2).sum(dim=1)
+    return off / (n * (n - 1))
 
 
 @dataclass(frozen=True)
