@@ -91,9 +91,19 @@ def register(cls: type[Option]) -> type[Option]:
     return cls
 
 
+MODULES = ("losses", "penalties", "normalisation", "architecture", "optimisation", "games")
+
+
 def _load_all() -> None:
-    """Import the modules that register options (each module is one category)."""
+    """Import the modules that register options (each module is one category) and put the registry
+    in their canonical order: the order hooks run in and recipes are written in must not depend on
+    which module some caller happened to import first."""
     from . import losses, penalties, normalisation, architecture, optimisation, games  # noqa: F401
+
+    ranked = sorted(OPTIONS.items(), key=lambda kv: MODULES.index(kv[1].__module__.rsplit(".", 1)[-1]))
+    if [k for k, _ in ranked] != list(OPTIONS):
+        OPTIONS.clear()
+        OPTIONS.update(ranked)
 
 
 # ---------------------------------------------------------------------------------------------
