@@ -70,6 +70,16 @@ def _raw(m, x: Tensor, d_flat: Tensor | None = None) -> Tensor:
     return m.D(m.prep(x), d_flat)
 
 
+def _pooled(m, real: Tensor, fakes: list[Tensor], need_real: bool = True) -> tuple[Tensor | None, Tensor]:
+    """D's outputs on real samples and on several fake sets pooled into one batch; each fake set is
+    as large as the real batch, so the real outputs are repeated once per set: a loss that pairs
+    real with fake samples (relativistic) pairs every fake with a real one, and any other loss has
+    the same value as on the real batch alone."""
+    out_f = m.d(torch.cat(fakes, dim=1))
+    out_r = m.d(real).repeat(1, len(fakes), 1) if need_real else None
+    return out_r, out_f
+
+
 def _net(sizes: tuple[int, ...], m, salt: int) -> FlatMLP:
     """An extra network of a game, batched over the run's seeds (LeakyReLU 0.2 like G and D)."""
     return FlatMLP(NetSpec(sizes), m.seeds, salt=salt, device=m.device)
@@ -538,21 +548,28 @@ class VaeGan(_Game):
     def d_objective(self, m, real: Tensor, fake: Tensor) -> Tensor:
         with torch.no_grad():
             rec = m.generate(self.encode(m, real)[2])
-        loss = m.loss.d_loss(m.d(real), m.d(torch.cat([fake, rec], dim=1)))
+        loss = m.loss.d_loss(*_pooled(m, real, [fake, rec]))
         return loss + _penalties(m, "d_penalty", real, fake)
 
-    def g_objective(self, m, real: Tensor, z: Tensor) -> Tensor:
+    def parts(self, m, real: Tensor, z: Tensor) -> dict[str, Tensor]:
+        """The G side's terms, each reaching only the networks Algorithm 1 updates with it."""
         mu, logvar, z_enc = self.encode(m, real)
-        prior = _m(0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1))
-        f_real = m.D(m.prep(real), features=True)[1]
         feats = lambda x: m.D(m.prep(x), features=True)[1]  # noqa: E731
-        llike_enc = _m(0.5 * ((f_real - feats(m.generate(z_enc, m.G.flat.detach()))) ** 2).sum(-1))
+        f_real = feats(real)
         rec = m.generate(z_enc.detach())
-        llike_dec = _m(0.5 * ((f_real - feats(rec)) ** 2).sum(-1))
         fake = m.generate(z)
-        adv = m.loss.g_loss(m.d(torch.cat([fake, rec], dim=1)), m.d(real) if m.loss.g_needs_real else None)
-        loss = prior + llike_enc + self.p.gamma * llike_dec + adv
-        return loss + _penalties(m, "g_penalty", z, fake)
+        return {
+            "prior": _m(0.5 * (mu**2 + logvar.exp() - 1 - logvar).sum(-1)),  # encoder
+            "llike_enc": _m(0.5 * ((f_real - feats(m.generate(z_enc, m.G.flat.detach()))) ** 2).sum(-1)),  # encoder
+            "llike_dec": _m(0.5 * ((f_real - feats(rec)) ** 2).sum(-1)),  # decoder
+            "adv": m.loss.g_loss(*reversed(_pooled(m, real, [fake, rec], m.loss.g_needs_real))),  # decoder
+            "fake": fake,
+        }
+
+    def g_objective(self, m, real: Tensor, z: Tensor) -> Tensor:
+        p = self.parts(m, real, z)
+        loss = p["prior"] + p["llike_enc"] + self.p.gamma * p["llike_dec"] + p["adv"]
+        return loss + _penalties(m, "g_penalty", z, p["fake"])
 
 
 @dataclass(frozen=True)
@@ -591,20 +608,26 @@ class AlphaGan(_Game):
             code = self.E(real[..., :DATA] / m.tb.scale)
             rec = m.generate(code)
         prior = m.aux.normal(code.shape[1], code.shape[2])
-        loss = m.loss.d_loss(m.d(real), m.d(torch.cat([fake, rec], dim=1)))
+        loss = m.loss.d_loss(*_pooled(m, real, [fake, rec]))
         loss = loss + m.loss.d_loss(self.C(prior), self.C(code))
         return loss + _penalties(m, "d_penalty", real, fake)
 
-    def g_objective(self, m, real: Tensor, z: Tensor) -> Tensor:
+    def parts(self, m, real: Tensor, z: Tensor) -> dict[str, Tensor]:
+        """The G side's terms: l1 reaches E and G, adv only G, code_adv only E."""
         x = real[..., :DATA]
         code = self.E(x / m.tb.scale)
-        rec = m.generate(code)
-        l1 = _m((x - rec[..., :DATA]).abs().sum(-1) / m.tb.scale)
         fake = m.generate(z)
-        out_r = m.d(real) if m.loss.g_needs_real else None
-        adv = m.loss.g_loss(m.d(torch.cat([fake, m.generate(code.detach())], dim=1)), out_r)
-        code_adv = m.loss.g_loss(self.C(code), None)
-        return self.p.lam * l1 + adv + code_adv + _penalties(m, "g_penalty", z, fake)
+        out_r, out_f = _pooled(m, real, [fake, m.generate(code.detach())], m.loss.g_needs_real)
+        return {
+            "l1": _m((x - m.generate(code)[..., :DATA]).abs().sum(-1) / m.tb.scale),
+            "adv": m.loss.g_loss(out_f, out_r),
+            "code_adv": m.loss.g_loss(self.C(code), None),
+            "fake": fake,
+        }
+
+    def g_objective(self, m, real: Tensor, z: Tensor) -> Tensor:
+        p = self.parts(m, real, z)
+        return self.p.lam * p["l1"] + p["adv"] + p["code_adv"] + _penalties(m, "g_penalty", z, p["fake"])
 
 
 @dataclass(frozen=True)
