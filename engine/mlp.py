@@ -193,10 +193,13 @@ class FlatMLP(nn.Module):
                 w = self._sn(i, w)
             if i == self.depth - 1:
                 feats = h
-                if self.spec.mbstd:
-                    h = self._mbstd(h)
-                if self.spec.mbdisc[0]:
-                    h = self._mbdisc(h, v)
+                if self.spec.mbstd or self.spec.mbdisc[0]:  # batch statistics of the features, appended
+                    parts = [feats]
+                    if self.spec.mbstd:
+                        parts.append(self._mbstd(feats)[..., -1:])
+                    if self.spec.mbdisc[0]:
+                        parts.append(self._mbdisc(feats, v)[..., -self.spec.mbdisc[0]:])
+                    h = torch.cat(parts, dim=2)
             b = v[f"b{i}"]
             h = torch.baddbmm(b, h, w)
             if ref is not None and i < self.depth - 1:

@@ -34,3 +34,10 @@ def test_minibatch_discrimination_sums_closeness_over_the_whole_batch_itself_inc
     assert torch.allclose(o, torch.tensor([expect]), atol=1e-6)
     m = model("minibatch_discrimination.kernels=3,minibatch_discrimination.dim=2")
     assert m.D.spec.mbdisc == (3, 2) and m.D.spec.batch_coupled
+
+
+def test_minibatch_stddev_and_discrimination_together_both_read_the_features():
+    m = model("mbstd,minibatch_discrimination.kernels=3")
+    assert m.D.dims[-1][0] == m.s.hidden + 1 + 3
+    out, feats = m.D(m.prep(m.real()), features=True)
+    assert out.shape == (1, m.s.batch, 1) and feats.shape == (1, m.s.batch, m.s.hidden)

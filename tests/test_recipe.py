@@ -99,6 +99,8 @@ def test_bad_recipes_are_refused_naming_what_and_where(data, words):
     ("bcr", "consistency"),
     ("simultaneous", "n_critic"),
     ("sga", "acgan"),
+    ("zero_gp", "madgan"),  # a trait: interpolates pair each real with a fake, MAD-GAN has k x B fakes
+    ("top_k", "relativistic"),
 ])
 def test_incompatible_pairs_are_refused_naming_both(a, b):
     for pair in ((a, b), (b, a)):

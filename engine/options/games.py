@@ -202,8 +202,8 @@ class _Mixture(_Game):
     """k generators (``copies`` of G), all run on the same latents; G's batch is the k generators'
     samples one after another, (S, k*B, 2); a sample shown is from a random generator."""
 
-    conflicts = ("began", "ebgan", "pacgan", "lookahead", "mode_seeking", "relativistic", "r3gan", "wgan_gp")
-    conflict_note = "D classifies which generator made a sample, per sample, from k x B fakes"
+    conflicts = ("began", "ebgan", "pacgan", "lookahead", "mode_seeking", "paired")
+    conflict_note = "D judges k x B fakes against B real samples, which cannot be paired one to one"
 
     def net(self, role: str, spec):
         if role == "G":
@@ -621,7 +621,7 @@ class AlphaGan(_Game):
         return {
             "l1": _m((x - m.generate(code)[..., :DATA]).abs().sum(-1) / m.tb.scale),
             "adv": m.loss.g_loss(out_f, out_r),
-            "code_adv": m.loss.g_loss(self.C(code), None),
+            "code_adv": m.loss.g_loss(self.C(code), self.C(m.aux.normal(*code.shape[1:])) if m.loss.g_needs_real else None),
             "fake": fake,
         }
 

@@ -162,7 +162,7 @@ class WganGp(_Loss):
 
     id, label, cite, sigmoid = "wgan_gp", "WGAN-GP (Wasserstein + gradient penalty)", "gulrajani2017", False
     Params = WganGpParams
-    traits = ("one_d",)  # its penalty acts on one scalar D output
+    traits = ("one_d", "paired")  # its penalty acts on one scalar D output, at real/fake interpolates
     conflicts = ("n_critic",)
     conflict_note = "WGAN-GP sets its own number of critic steps (its n_critic parameter)"
 
@@ -200,6 +200,7 @@ class Relativistic(_Loss):
     id, label, cite = "relativistic", "Relativistic loss (RSGAN / RaSGAN)", "jolicoeur2019relativistic"
     Params = RelativisticParams
     g_needs_real = True
+    traits = ("paired",)  # pairs each fake with a real sample
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         if not self.p.average:
@@ -356,7 +357,7 @@ class R3gan(_Loss):
     id, label, cite = "r3gan", "Relativistic + R1 + R2 (R3GAN)", "huang2024r3gan"
     Params = R3ganParams
     g_needs_real = True
-    traits = ("one_d",)
+    traits = ("one_d", "paired")
     conflicts = ("r1", "r2")
     conflict_note = "R3GAN already contains R1 and R2"
 
@@ -446,7 +447,7 @@ class TopK(Option):
 
     id, label, kind, cite = "top_k", "Top-k training of G", "loss", "sinha2020topk"
     Params = TopKParams
-    conflicts = ("relativistic", "r3gan", "began", "ebgan", "own_g")
+    conflicts = ("paired", "began", "ebgan", "own_g")
     conflict_note = "top-k selects G's samples inside the plain G objective, one score per sample"
 
     def setup(self, m) -> None:

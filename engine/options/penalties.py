@@ -275,7 +275,7 @@ class ZeroCentredGP(Option):
 
     id, label, kind, cite = "zero_gp", "Zero-centred gradient penalty (0-GP)", "penalty", "thanhtung2019generalization"
     Params = ZeroGpParams
-    traits = ("one_d",)
+    traits = ("one_d", "paired")  # interpolates pair each real with a fake sample
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
         g = input_grad(m, _interpolates(m, real, fake))
@@ -301,7 +301,7 @@ class LipschitzPenalty(Option):
 
     id, label, kind, cite = "wgan_lp", "One-sided Lipschitz penalty (WGAN-LP)", "penalty", "petzka2018wganlp"
     Params = LpParams
-    traits = ("one_d",)
+    traits = ("one_d", "paired")  # interpolates pair each real with a fake sample
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
         g = input_grad(m, _interpolates(m, real, fake))
