@@ -36,6 +36,7 @@ from .options.losses import NonSaturating
 
 Event = Callable[[dict], None]
 EVAL_REAL = 1000  # fixed real points per seed for the distance to the data
+DATA = 2  # data columns of a sample; a game may append columns after them (labels, latent codes)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Settings:
     optimizer: str = field(default="adam", metadata=bounded(help="adam, sgd or rmsprop", choices=("adam", "sgd", "rmsprop")))
     lr_g: float = field(default=4e-3, metadata=bounded(1e-6, 1.0, "generator learning rate"))
     lr_d: float = field(default=4e-4, metadata=bounded(1e-6, 1.0, "discriminator learning rate"))
-    beta1: float = field(default=0.5, metadata=bounded(0.0, 0.99, "Adam beta1 (0.5 as in DCGAN) or SGD momentum"))
+    beta1: float = field(default=0.5, metadata=bounded(-0.99, 0.99, "Adam beta1 (0.5 as in DCGAN) or SGD momentum; < 0: negative momentum"))
     beta2: float = field(default=0.999, metadata=bounded(0.0, 0.9999, "Adam beta2"))
     decay_from: float = field(default=0.3, metadata=bounded(0.0, 1.0, "linear LR decay to 0 from this fraction of steps (1 = none)"))
     eval_every: int = field(default=100, metadata=bounded(5, 5000, "steps between evaluations (metric curves)"))
@@ -116,6 +117,8 @@ class StandardGame:
         fake = m.generate(z)
         d_flat = m.d_params_for_g(real, fake)
         out_f = m.d(fake, d_flat)
+        for select in m.hooks["g_scores"]:  # e.g. top-k: G learns from its best-judged samples only
+            out_f = select(m, out_f)
         out_r = m.d(real, d_flat) if m.loss.g_needs_real else None
         loss = m.loss.g_loss(out_f, out_r)
         for pen in m.hooks["g_penalty"]:
@@ -143,7 +146,16 @@ class Alternating:
 # ---------------------------------------------------------------------------------------------
 # One recipe over S seeds
 
-HOOKS = ("d_input", "d_penalty", "g_penalty", "after_d_step", "after_step", "on_eval")
+HOOKS = ("d_input", "d_penalty", "g_penalty", "g_scores", "after_d_step", "after_step", "on_eval")
+# A game (the option of group "game") may also implement, and :class:`Model` then calls:
+#   real(m, x, idx) -> sample    a real draw as the game's D reads it (labels / codes appended)
+#   noise(m, z, stream) -> z     latents with the game's condition columns appended (labels)
+#   generate(m, z, g_flat) -> x  the game's generator(s): samples as D reads them
+#   pick(m, x) -> x              one sample per latent from a mixture of generators
+#   head(out) -> (S, B, 1)       D's scalar judgement from a multi-output D (penalties, D's map)
+#   eval_input(m, x) -> sample   data-space points (D's map, D(real)/D(fake)) as D reads them
+# Columns after the first DATA of a sample are the game's tags: D reads them when the game's
+# ``d_reads_tags`` is true (a conditional D), else they only carry information to its objectives.
 
 
 class Model:
@@ -158,6 +170,9 @@ class Model:
         self.device = pick_device(s.device)
         self.tb = testbeds.make(s.testbed, s.sigma)
         self.mu = self.tb.means.to(self.device)
+        for o in self.opts:  # before the networks are built: options that size them from the testbed
+            if hasattr(o, "prepare"):
+                o.prepare(self)
         g_spec = NetSpec((s.z_dim, *[s.hidden] * s.depth, 2))
         d_spec = NetSpec((2, *[s.d_hidden or s.hidden] * s.depth, 1))
         for o in self.opts:
@@ -169,6 +184,7 @@ class Model:
         self.loss = pick["loss"] or NonSaturating()
         self.rule = pick["update"] or Alternating()
         self.game = pick["game"] or StandardGame()
+        self.tags = getattr(self.game, "tags", 0)  # columns a game appends to each sample
         self.hooks = {h: [getattr(o, h) for o in self.opts if hasattr(o, h)] for h in HOOKS}
         self._lookahead = [o.d_params_for_g for o in self.opts if hasattr(o, "d_params_for_g")]
         self._samplers: list[Callable] = []
@@ -177,6 +193,7 @@ class Model:
         self.data = Streams(seeds, 3, self.device)
         self.noise_stream = Streams(seeds, 4, self.device)
         self.aux = Streams(seeds, 5, self.device)  # penalties' and options' own draws
+        self.cond = Streams(seeds, 10, self.device)  # a game's conditions (labels, generator choice)
         self.state: dict = {}  # options' state (averages, snapshots), keyed by option id
         for o in self.opts:
             if hasattr(o, "setup"):
@@ -186,6 +203,8 @@ class Model:
         # fixed evaluation sets: a point on screen moves only when G moves
         ev = Streams(seeds, 6, self.device, block=1)
         self.eval_z = ev.normal(s.eval_samples, s.z_dim)
+        if hasattr(self.game, "noise"):
+            self.eval_z = self.game.noise(self, self.eval_z, Streams(seeds, 11, self.device, block=1))
         ev_real = Streams(seeds, 7, self.device, block=1)
         idx = ev_real.choice(EVAL_REAL, self.tb.weights)
         self.eval_real = self.mu[idx] + self.tb.sigma * ev_real.normal(EVAL_REAL, 2)
@@ -195,12 +214,18 @@ class Model:
     def _optimiser(self, side: str) -> torch.optim.Optimizer:
         s, lr = self.s, (self.s.lr_g if side == "G" else self.s.lr_d)
         params = self.params[side]
-        if s.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=lr, momentum=s.beta1)
         if s.optimizer == "rmsprop":
             return torch.optim.RMSprop(params, lr=lr)
+        # torch's constructors refuse a negative momentum (Gidel et al.'s negative momentum), which the
+        # update rules themselves handle: SGD's v <- beta v + g, Adam's m <- beta1 m + (1 - beta1) g
+        if s.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=lr, momentum=max(s.beta1, 0.0))
+            opt.param_groups[0]["momentum"] = s.beta1
+            return opt
         # fused: one kernel for the whole update instead of ~10 elementwise ops (same maths)
-        return torch.optim.Adam(params, lr=lr, betas=(s.beta1, s.beta2), fused=True)
+        opt = torch.optim.Adam(params, lr=lr, betas=(max(s.beta1, 0.0), s.beta2), fused=True)
+        opt.param_groups[0]["betas"] = (s.beta1, s.beta2)
+        return opt
 
     def set_lr_factor(self, f: float) -> None:
         for side, opt in self.opt.items():
@@ -208,7 +233,8 @@ class Model:
                 group["lr"] = self.base_lr[side] * f
 
     def add_sampler(self, fn: Callable) -> None:
-        """Evaluation draws samples through ``fn(m, z)`` instead of G (weight averages, snapshots)."""
+        """Evaluation draws samples through ``fn(m, z)`` instead of G (weight averages, snapshots);
+        ``fn`` returns data-space samples, e.g. ``m.samples(z, other_weights)``."""
         self._samplers.append(fn)
 
     # -- data and networks -----------------------------------------------------------------------
@@ -216,26 +242,49 @@ class Model:
         return self.s.batch * self.pack
 
     def real(self, n: Optional[int] = None, labels: bool = False):
+        """A batch of data (S, n, 2); with ``labels`` also each point's mode index (S, n). Without
+        ``labels``, a game may append its columns (the label one-hot, an encoder's code)."""
         n = n or self.batch_size()
         idx = self.data.choice(n, self.tb.weights)
         x = self.mu[idx] + self.tb.sigma * self.data.normal(n, 2)
-        return (x, idx) if labels else x
+        if labels:
+            return x, idx
+        return self.game.real(self, x, idx) if hasattr(self.game, "real") else x
 
     def noise(self, n: Optional[int] = None) -> torch.Tensor:
-        return self.noise_stream.normal(n or self.batch_size(), self.s.z_dim)
+        z = self.noise_stream.normal(n or self.batch_size(), self.s.z_dim)
+        return self.game.noise(self, z, self.cond) if hasattr(self.game, "noise") else z
 
     def generate(self, z: torch.Tensor, g_flat: Optional[torch.Tensor] = None) -> torch.Tensor:
-        """G's samples in data space."""
+        """G's samples in data space (as D reads them: a game may return several generators' samples
+        or append its columns)."""
+        if hasattr(self.game, "generate"):
+            return self.game.generate(self, z, g_flat)
         return self.G(z, g_flat) * self.tb.scale
+
+    def samples(self, z: torch.Tensor, g_flat: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """One data-space sample (S, n, 2) per latent: what evaluation and samplers show."""
+        x = self.generate(z, g_flat)
+        if hasattr(self.game, "pick"):
+            x = self.game.pick(self, x)
+        return x[..., :DATA]
 
     def prep(self, x: torch.Tensor) -> torch.Tensor:
         """What D reads: data scaled to unit extent, the options' input transforms, ``pack`` samples
-        concatenated into one input (S, B*pack, 2) -> (S, B, 2*pack)."""
-        x = x / self.tb.scale
+        concatenated into one input (S, B*pack, 2) -> (S, B, 2*pack). A game's columns after the data
+        are not scaled, and are dropped unless its D reads them."""
+        x = self._scaled(x)
         for f in self.hooks["d_input"]:
             x = f(x, self)
         s, n, d = x.shape
         return x.reshape(s, n // self.pack, d * self.pack)
+
+    def _scaled(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] == DATA:
+            return x / self.tb.scale
+        if not getattr(self.game, "d_reads_tags", True):
+            return x[..., :DATA] / self.tb.scale
+        return torch.cat([x[..., :DATA] / self.tb.scale, x[..., DATA:]], dim=-1)
 
     def d(self, x: torch.Tensor, d_flat: Optional[torch.Tensor] = None) -> torch.Tensor:
         """D's output on data-space samples (after the loss's ``head``, e.g. BEGAN's reconstruction error)."""
@@ -244,6 +293,8 @@ class Model:
     def d_prepped(self, xp: torch.Tensor, d_flat: Optional[torch.Tensor] = None) -> torch.Tensor:
         """D's output on inputs already prepared by :meth:`prep` (penalties differentiate w.r.t. these)."""
         out = self.D(xp, d_flat)
+        if hasattr(self.game, "head"):
+            out = self.game.head(out)
         return self.loss.head(xp, out) if hasattr(self.loss, "head") else out
 
     def d_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,7 +307,7 @@ class Model:
 
     def d_params_for_g(self, real: torch.Tensor, fake: torch.Tensor) -> Optional[torch.Tensor]:
         """The D weights G is judged by: D's own, or an option's look-ahead copy (unrolled GAN). ``fake``
-        keeps its graph: the look-ahead depends on G, and G's gradient must flow through that too."""
+        keeps its graph: the look-ahead weights depend on G, and G's gradient flows through them."""
         return self._lookahead[0](self, real, fake) if self._lookahead else None
 
     # -- moving ------------------------------------------------------------------------------------
@@ -265,15 +316,17 @@ class Model:
         return list(torch.autograd.grad(loss.sum(), self.params[side], create_graph=create_graph, allow_unused=True))
 
     def apply(self, side: str, grads: Sequence[Optional[torch.Tensor]]) -> None:
+        """One optimiser step of ``side`` with the given gradients; after every step of D its hooks
+        run (weight clipping acts after every critic step, whatever the update rule)."""
         for p, g in zip(self.params[side], grads):
             p.grad = None if g is None else g.detach()
         self.opt[side].step()
+        if side == "D":
+            for hook in self.hooks["after_d_step"]:
+                hook(self)
 
     def step(self, side: str, loss: torch.Tensor) -> None:
         self.apply(side, self.grads(side, loss))
-        if side == "D":
-            for hook in self.hooks["after_d_step"]:  # weight clipping acts after every critic step
-                hook(self)
 
     # -- evaluation ------------------------------------------------------------------------------
     @torch.no_grad()
@@ -281,9 +334,7 @@ class Model:
         z = self.eval_z if z is None else z
         if self._samplers:
             return self._samplers[-1](self, z)
-        if hasattr(self.game, "sample"):
-            return self.game.sample(self, z)
-        return self.generate(z)
+        return self.samples(z)
 
     @torch.no_grad()
     def measure(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -303,7 +354,9 @@ class Model:
         return {"d_real": r, "d_fake": f}
 
     def _prep_eval(self, x: torch.Tensor) -> torch.Tensor:
-        x = x / self.tb.scale
+        if hasattr(self.game, "eval_input"):
+            x = self.game.eval_input(self, x)
+        x = self._scaled(x)
         s, n, d = x.shape
         return x.reshape(s, n // self.pack, d * self.pack)
 

@@ -49,6 +49,8 @@ class NetSpec:
     mbstd: bool = False
     mbdisc: tuple[int, int] = (0, 0)  # (kernels B, kernel dim C); (0, 0) = off
     eq_lr: bool = False  # equalised learning rate: N(0, 1) weights scaled by sqrt(2 / fan_in) at run time
+    copies: int = 1  # independent networks per seed (GMAN's N discriminators, MAD-GAN's k generators)
+    autoencoder: bool = False  # the output has the input's size (BEGAN's, EBGAN's D), however wide the input ends up
 
     @property
     def batch_coupled(self) -> bool:
@@ -58,10 +60,19 @@ class NetSpec:
 
 
 class FlatMLP(nn.Module):
+    """With ``spec.copies = k`` each seed owns k independent networks (rows s*k .. s*k + k - 1 of every
+    block, copy c initialised from its own stream); they all read the same input and their outputs
+    are concatenated, (S, B, in) -> (S, B, k * out), as one multi-headed network would be."""
+
     def __init__(self, spec: NetSpec, seeds: Sequence[int], salt: int, device: str | torch.device = "cpu"):
         super().__init__()
         self.spec, self.n = spec, len(seeds)
+        k = self.k = spec.copies
+        rows = [(s, c) for s in seeds for c in range(k)]  # seed-major: seed i's copies are rows i*k .. i*k+k-1
+        self.rows = len(rows)
         sizes = list(spec.sizes)
+        if spec.autoencoder:  # resolved here, after every option has set the input width (packing)
+            sizes[-1] = sizes[0]
         dims = list(zip(sizes[:-1], sizes[1:]))
         extra = (1 if spec.mbstd else 0) + spec.mbdisc[0]
         dims[-1] = (dims[-1][0] + extra, dims[-1][1])  # the last layer reads the batch statistics too
@@ -75,9 +86,9 @@ class FlatMLP(nn.Module):
 
         for li, (fan_in, fan_out) in enumerate(dims):
             bound = 1 / math.sqrt(fan_in)
-            w, b = torch.empty(self.n, fan_in, fan_out), torch.empty(self.n, 1, fan_out)
-            for i, s in enumerate(seeds):
-                g = seed_generator(s, salt + 97 * li)
+            w, b = torch.empty(self.rows, fan_in, fan_out), torch.empty(self.rows, 1, fan_out)
+            for i, (s, c) in enumerate(rows):  # copy 0 draws exactly what a single network draws
+                g = seed_generator(s, salt + 97 * li + 100_003 * c)
                 if spec.eq_lr:  # Karras et al. 2018: trivial N(0, 1) init, zero bias, scale at run time
                     w[i].normal_(0, 1, generator=g)
                     b[i].zero_()
@@ -88,22 +99,22 @@ class FlatMLP(nn.Module):
             add(f"b{li}", b)
         if spec.norm in ("batch", "virtual"):  # learned gain and shift after each hidden layer
             for li, (_, fan_out) in enumerate(dims[:-1]):
-                add(f"gain{li}", torch.ones(self.n, 1, fan_out))
-                add(f"shift{li}", torch.zeros(self.n, 1, fan_out))
+                add(f"gain{li}", torch.ones(self.rows, 1, fan_out))
+                add(f"shift{li}", torch.zeros(self.rows, 1, fan_out))
         if spec.mbdisc[0]:
             kb, kc = spec.mbdisc
             a = sizes[-2]
-            t = torch.empty(self.n, a, kb * kc)
-            for i, s in enumerate(seeds):
-                t[i].normal_(0, 1 / math.sqrt(a), generator=seed_generator(s, salt + 7919))
+            t = torch.empty(self.rows, a, kb * kc)
+            for i, (s, c) in enumerate(rows):
+                t[i].normal_(0, 1 / math.sqrt(a), generator=seed_generator(s, salt + 7919 + 100_003 * c))
             add("mbdisc", t)
         self._shapes = [tuple(t.shape) for t in pieces]
         self._numels = [t.numel() for t in pieces]
         self._index = {n: i for i, n in enumerate(self._names)}
         self.flat = nn.Parameter(torch.cat([t.reshape(-1) for t in pieces]).to(device))
-        self.seed_of = torch.cat([torch.arange(self.n).repeat_interleave(k // self.n) for k in self._numels]).to(device)
-        # spectral norm's power-iteration vectors, one per layer and seed (state, not trained)
-        self.u = [F.normalize(torch.ones(self.n, 1, fo, device=device), dim=-1) for _, fo in dims] if spec.spectral else []
+        self.seed_of = torch.cat([torch.arange(self.n).repeat_interleave(m // self.n) for m in self._numels]).to(device)
+        # spectral norm's power-iteration vectors, one per layer and network (state, not trained)
+        self.u = [F.normalize(torch.ones(self.rows, 1, fo, device=device), dim=-1) for _, fo in dims] if spec.spectral else []
         self.reference: Optional[torch.Tensor] = None  # virtual batch norm's fixed reference inputs (S, R, in)
 
     def views(self, flat: Optional[torch.Tensor] = None) -> dict[str, torch.Tensor]:
@@ -165,14 +176,15 @@ class FlatMLP(nn.Module):
     # -- forward -----------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, flat: Optional[torch.Tensor] = None, features: bool = False):
         """x: (S, B, in) -> (S, B, out); with ``features`` also the last hidden activations (S, B, h).
-        ``flat`` replaces the weights (an unrolled or extrapolated copy)."""
+        ``flat`` replaces the weights (an unrolled or extrapolated copy). With k copies per seed the
+        outputs (and features) of the k networks are concatenated: (S, B, k * out)."""
         ref = None
         if self.spec.norm == "virtual":
             if self.reference is None:
                 raise RuntimeError("virtual batch norm needs a reference batch (set .reference)")
-            ref = self.reference
+            ref = self.reference if self.k == 1 else self.reference.repeat_interleave(self.k, 0)
         v = self.views(flat)
-        h = x
+        h = x if self.k == 1 else x.repeat_interleave(self.k, 0)  # every copy reads the same input
         for i in range(self.depth):
             w = v[f"w{i}"]
             if self.spec.eq_lr:  # w_hat = w * sqrt(2 / fan_in): every weight learns at the same speed
@@ -181,10 +193,13 @@ class FlatMLP(nn.Module):
                 w = self._sn(i, w)
             if i == self.depth - 1:
                 feats = h
-                if self.spec.mbstd:
-                    h = self._mbstd(h)
-                if self.spec.mbdisc[0]:
-                    h = self._mbdisc(h, v)
+                if self.spec.mbstd or self.spec.mbdisc[0]:  # batch statistics of the features, appended
+                    parts = [feats]
+                    if self.spec.mbstd:
+                        parts.append(self._mbstd(feats)[..., -1:])
+                    if self.spec.mbdisc[0]:
+                        parts.append(self._mbdisc(feats, v)[..., -self.spec.mbdisc[0]:])
+                    h = torch.cat(parts, dim=2)
             b = v[f"b{i}"]
             h = torch.baddbmm(b, h, w)
             if ref is not None and i < self.depth - 1:
@@ -197,7 +212,14 @@ class FlatMLP(nn.Module):
                 h = F.leaky_relu(h, self.spec.slope)
                 if ref is not None:
                     ref = F.leaky_relu(ref, self.spec.slope)
+        if self.k > 1:
+            h, feats = self._join(h), self._join(feats)
         return (h, feats) if features else h
+
+    def _join(self, t: torch.Tensor) -> torch.Tensor:
+        """(S*k, B, d) rows of the k copies -> (S, B, k*d), copy c in columns c*d .. c*d + d - 1."""
+        _, b, d = t.shape
+        return t.reshape(self.n, self.k, b, d).permute(0, 2, 1, 3).reshape(self.n, b, self.k * d)
 
 
 def _ref_norm(li: int, ref: torch.Tensor, v: dict) -> torch.Tensor:

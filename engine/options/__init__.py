@@ -13,8 +13,8 @@ and it implements only the hooks it needs (see :class:`Option`). The trainer
 on?". Adding a technique = one class here + its test (tests/test_options_*.py).
 
 Options compose. Two options conflict when they belong to the same exclusive ``group`` (two losses,
-two update rules, two discriminator games) or when one names the other in ``conflicts``; a recipe
-with a conflict is refused with a message naming both.
+two update rules, two discriminator games) or when one names the other (its id, group or one of its
+``traits``) in ``conflicts``; a recipe with a conflict is refused with a message naming both.
 """
 from __future__ import annotations
 
@@ -25,6 +25,16 @@ from typing import Any, ClassVar, Mapping, Optional
 from ..config import ConfigError, from_overrides
 
 OPTIONS: dict[str, type["Option"]] = {}
+
+# Citation keys of the newer techniques (issue 19) that taxonomy/data/bibliography.yaml does not list
+# yet (the taxonomy's own branch adds them under these keys), with their arXiv ids.
+PENDING_CITES = {
+    "huang2024r3gan": "2501.05441", "zhao2021icr": "2002.04724", "tseng2021lecam": "2104.03310",
+    "petzka2018wganlp": "1709.08894", "thanhtung2019generalization": "1902.03984",
+    "odena2018jacobian": "1802.08768", "zhao2017ebgan": "1609.03126",
+    "gidel2019negativemomentum": "1807.04740", "balduzzi2018sga": "1802.05642",
+    "chavdarova2021lookahead": "2006.14567", "sinha2020topk": "2002.06224",
+}
 
 KINDS = ("loss", "penalty", "normalisation", "architecture", "optimisation")
 
@@ -38,16 +48,22 @@ class Option:
     """One technique. Hooks (all optional; the trainer calls each option's in registry order):
 
     * ``adjust(s)`` -> Settings: change run-wide settings (TTUR's learning rates);
+    * ``prepare(m)``: before the networks are built (``m.s``, ``m.tb``: size them from the testbed);
     * ``net(role, spec)`` -> NetSpec: change network ``role`` ("G" or "D") before it is built;
     * ``setup(m)``: after the networks are built (extra networks, state, n_disc, samplers);
     * ``d_input(x, m)`` -> x: transform every sample D judges while training (instance noise);
     * ``d_penalty(m, real, fake)`` -> (S,) tensor added to D's loss;
     * ``g_penalty(m, z, fake)`` -> (S,) tensor added to G's loss;
+    * ``g_scores(m, out_f)`` -> D's outputs on G's samples that G's loss reads (top-k keeps the best);
+    * ``after_d_step(m)``: after every step of D (weight clipping);
     * ``after_step(m, step)``: after both players have moved (weight averages);
+    * ``on_eval(m, step, metrics)``: after every evaluation (early stopping);
     * losses (group "loss") implement ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out, real_out)``;
     * update rules (group "update") implement ``update(m)``: one whole training step;
-    * games (group "game": several G or D, encoders, labels) implement ``d_objective(m, real)`` and
-      ``g_objective(m, real)`` and may override sampling (``sample(m, z)``).
+    * games (group "game": several G or D, encoders, labels) implement ``d_objective(m, real, fake)``
+      and ``g_objective(m, real, z)`` (see :class:`engine.lab.StandardGame`), add their networks in
+      ``setup`` and may implement the sample hooks listed in :mod:`engine.lab` (``real``, ``noise``,
+      ``generate``, ``pick``, ``head``, ``eval_input``).
     """
 
     id: ClassVar[str]
@@ -55,7 +71,8 @@ class Option:
     kind: ClassVar[str]
     cite: ClassVar[str]  # citation key in taxonomy/data/bibliography.yaml
     group: ClassVar[Optional[str]] = None  # exclusive group: at most one option of a group per recipe
-    conflicts: ClassVar[tuple[str, ...]] = ()  # option ids (or group names) this one cannot join
+    conflicts: ClassVar[tuple[str, ...]] = ()  # option ids, group names or traits this one cannot join
+    traits: ClassVar[tuple[str, ...]] = ()  # what it assumes, for others' conflicts ("one_d": one scalar D)
     Params: ClassVar[type] = NoParams
 
     def __init__(self, params: Any = None):
@@ -74,9 +91,19 @@ def register(cls: type[Option]) -> type[Option]:
     return cls
 
 
+MODULES = ("losses", "penalties", "normalisation", "architecture", "optimisation", "games")
+
+
 def _load_all() -> None:
-    """Import the modules that register options (each module is one category)."""
-    from . import losses, penalties, normalisation, architecture, optimisation  # noqa: F401
+    """Import the modules that register options (each module is one category) and put the registry
+    in their canonical order: the order hooks run in and recipes are written in must not depend on
+    which module some caller happened to import first."""
+    from . import losses, penalties, normalisation, architecture, optimisation, games  # noqa: F401
+
+    ranked = sorted(OPTIONS.items(), key=lambda kv: MODULES.index(kv[1].__module__.rsplit(".", 1)[-1]))
+    if [k for k, _ in ranked] != list(OPTIONS):
+        OPTIONS.clear()
+        OPTIONS.update(ranked)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,13 +204,19 @@ def check_compatible(ids: list[str]) -> None:
             cb = OPTIONS[b]
             if ca.group and ca.group == cb.group:
                 raise ConfigError(f"options {a!r} and {b!r} cannot be combined: both set the {ca.group}")
-            if b in ca.conflicts or a in cb.conflicts or (cb.group and cb.group in ca.conflicts) \
-                    or (ca.group and ca.group in cb.conflicts):
+            if set(ca.conflicts) & _names(cb) or set(cb.conflicts) & _names(ca):
                 raise ConfigError(f"options {a!r} and {b!r} cannot be combined ({_why(ca, cb)})")
 
 
+def _names(c: type[Option]) -> set[str]:
+    """What another option's ``conflicts`` may name: the id, the group and the traits."""
+    return {c.id, *([c.group] if c.group else []), *c.traits}
+
+
 def _why(a: type[Option], b: type[Option]) -> str:
-    note = getattr(a, "conflict_note", "") or getattr(b, "conflict_note", "")
+    """The note of the option that declared the conflict (the first one's if both did)."""
+    declared = [c for c, other in ((a, b), (b, a)) if set(c.conflicts) & _names(other)]
+    note = next((getattr(c, "conflict_note", "") for c in declared if getattr(c, "conflict_note", "")), "")
     return note or "they change the same part of the GAN in incompatible ways"
 
 

@@ -162,6 +162,7 @@ class WganGp(_Loss):
 
     id, label, cite, sigmoid = "wgan_gp", "WGAN-GP (Wasserstein + gradient penalty)", "gulrajani2017", False
     Params = WganGpParams
+    traits = ("one_d", "paired")  # its penalty acts on one scalar D output, at real/fake interpolates
     conflicts = ("n_critic",)
     conflict_note = "WGAN-GP sets its own number of critic steps (its n_critic parameter)"
 
@@ -199,6 +200,7 @@ class Relativistic(_Loss):
     id, label, cite = "relativistic", "Relativistic loss (RSGAN / RaSGAN)", "jolicoeur2019relativistic"
     Params = RelativisticParams
     g_needs_real = True
+    traits = ("paired",)  # pairs each fake with a real sample
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         if not self.p.average:
@@ -271,7 +273,8 @@ class OneSidedLabelSmoothing(Option):
 
     id, label, kind, cite = "label_smoothing", "One-sided label smoothing", "penalty", "salimans2016"
     Params = SmoothingParams
-    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began")
+    traits = ("one_d",)
+    conflicts = ("lsgan", "hinge", "wasserstein", "wgan_gp", "relativistic", "fgan", "began", "r3gan", "ebgan")
     conflict_note = "label smoothing changes the target of a sigmoid cross-entropy loss"
 
     def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
@@ -293,7 +296,9 @@ class Began(_Loss):
 
     The proportional control of k_t keeps the equilibrium E[L(G(z))] = gamma E[L(x)]: gamma trades
     diversity for quality. Paper defaults: gamma in [0.3, 0.7] (0.5 shown), lambda_k = 0.001, k_0 = 0.
-    k is kept per seed."""
+    k is kept per seed and moves once per training step t, with the errors of that step's first D
+    loss (other evaluations of D's loss, an unrolled look-ahead or a second extragradient point, do
+    not move it)."""
 
     id, label, cite, sigmoid = "began", "BEGAN (auto-encoder D, equilibrium term)", "berthelot2017began", False
     Params = BeganParams
@@ -301,13 +306,11 @@ class Began(_Loss):
     def net(self, role: str, spec):
         from dataclasses import replace
 
-        if role != "D":
-            return spec
-        return replace(spec, sizes=(*spec.sizes[:-1], spec.sizes[0]))  # D outputs a reconstruction
+        return replace(spec, autoencoder=True) if role == "D" else spec  # D outputs a reconstruction
 
     def setup(self, m) -> None:
         m.state["began_k"] = torch.zeros(len(m.seeds), device=m.device)
-        self.m = m
+        self.m, self.balance = m, None
 
     @staticmethod
     def head(xp: Tensor, out: Tensor) -> Tensor:
@@ -315,12 +318,147 @@ class Began(_Loss):
         return (xp - out).abs().mean(dim=-1, keepdim=True)
 
     def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
-        k = self.m.state["began_k"]
         lr, lf = _m(real), _m(fake)
-        with torch.no_grad():  # the control step uses this D step's errors
-            self.m.state["began_k"] = (k + self.p.lambda_k * (self.p.gamma * lr - lf)).clamp(0, 1)
-        return lr - k * lf
+        if self.balance is None:  # the step's D loss: its errors drive the control of k
+            self.balance = (self.p.gamma * lr - lf).detach()
+        return lr - self.m.state["began_k"] * lf
+
+    def after_step(self, m, step: int) -> None:
+        if self.balance is not None:
+            m.state["began_k"] = (m.state["began_k"] + self.p.lambda_k * self.balance).clamp(0, 1)
+        self.balance = None
 
     @staticmethod
     def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
         return _m(fake)
+
+
+# -- newer losses (issue 19) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class R3ganParams:
+    gamma: float = field(default=1.0, metadata=bounded(0.0, 1000.0, "weight gamma of R1 and R2 (the paper tunes it per dataset; 1 here)"))
+
+
+@register
+class R3gan(_Loss):
+    r"""R3GAN's regularised relativistic loss (Huang et al. 2024): the relativistic pairing loss
+    (RpGAN) with both zero-centred penalties,
+
+    L_D = E[softplus(-(D(x) - D(G(z))))] + gamma/2 (E_x ||grad D(x)||^2 + E_z ||grad D(G(z))||^2),
+    L_G = E[softplus(-(D(G(z)) - D(x)))],
+
+    i.e. RSGAN with R1 and R2 of one weight (the authors' code: ``(Gamma / 2) * (R1 + R2)``). The
+    pairing couples each fake to a real point, which the paper shows removes the mode dropping of
+    the plain loss, and R1 + R2 give it local convergence. gamma is tuned per dataset in the paper
+    (no single default); 1 here."""
+
+    id, label, cite = "r3gan", "Relativistic + R1 + R2 (R3GAN)", "huang2024r3gan"
+    Params = R3ganParams
+    g_needs_real = True
+    traits = ("one_d", "paired")
+    conflicts = ("r1", "r2")
+    conflict_note = "R3GAN already contains R1 and R2"
+
+    @staticmethod
+    def d_loss(real: Tensor, fake: Tensor) -> Tensor:
+        return _m(F.softplus(-(real - fake)))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(F.softplus(-(fake - real)))
+
+    def d_penalty(self, m, real: Tensor, fake: Tensor) -> Tensor:
+        from .penalties import input_grad
+
+        r1 = _m((input_grad(m, m.prep(real)) ** 2).sum(-1))
+        r2 = _m((input_grad(m, m.prep(fake.detach())) ** 2).sum(-1))
+        return 0.5 * self.p.gamma * (r1 + r2)
+
+
+@dataclass(frozen=True)
+class EbganParams:
+    margin: float = field(default=1.0, metadata=bounded(0.0, 100.0, "margin m (data-dependent in the paper; 1 here)"))
+    pt: float = field(default=0.1, metadata=bounded(0.0, 10.0, "weight lambda_PT of the pulling-away term (0.1 in the paper)"))
+
+
+@register
+class Ebgan(_Loss):
+    r"""EBGAN with the pulling-away term (Zhao, Mathieu & LeCun 2017): D is an auto-encoder whose
+    reconstruction error is an energy, D(x) = ||Dec(Enc(x)) - x||^2 (mean over coordinates),
+
+    L_D = D(x) + [m - D(G(z))]^+,     L_G = D(G(z)) + lambda_PT f_PT(S),
+    f_PT(S) = 1 / (N (N - 1)) sum_{i != j} ( S_i . S_j / (||S_i|| ||S_j||) )^2,
+
+    S = the encoder's representation of G's batch (here D's last hidden layer). The margin stops
+    D from pushing the energy of fakes beyond m; the pulling-away term penalises a batch of fakes
+    whose codes point the same way (a collapsed batch). lambda_PT = 0.1 (the paper); the margin is
+    set per dataset in the paper (1 here)."""
+
+    id, label, cite, sigmoid = "ebgan", "Energy-based GAN + pulling-away term (EBGAN-PT)", "zhao2017ebgan", False
+    Params = EbganParams
+
+    net = Began.net  # D outputs a reconstruction of its input
+
+    @staticmethod
+    def head(xp: Tensor, out: Tensor) -> Tensor:
+        """D's scalar output: the auto-encoder's squared reconstruction error, (S, B, 1)."""
+        return ((xp - out) ** 2).mean(dim=-1, keepdim=True)
+
+    def d_loss(self, real: Tensor, fake: Tensor) -> Tensor:
+        return _m(real) + _m(F.relu(self.p.margin - fake))
+
+    @staticmethod
+    def g_loss(fake: Tensor, real: Optional[Tensor]) -> Tensor:
+        return _m(fake)
+
+    def g_penalty(self, m, z: Tensor, fake: Tensor) -> Tensor:
+        return self.p.pt * pulling_away(m.D(m.prep(fake), features=True)[1])
+
+
+def pulling_away(s: Tensor) -> Tensor:
+    """f_PT of a batch of codes (S, N, h): the mean squared cosine over the N (N - 1) ordered pairs."""
+    s = F.normalize(s, dim=-1)
+    n = s.shape[1]
+    cos2 = torch.bmm(s, s.transpose(1, 2)) ** 2
+    off = cos2.sum(dim=(1, 2)) - cos2.diagonal(dim1=1, dim2=2).sum(dim=1)
+    return off / (n * (n - 1))
+
+
+@dataclass(frozen=True)
+class TopKParams:
+    gamma: float = field(default=0.99, metadata=bounded(0.5, 1.0, "decay of k per 'epoch' (0.99 in the paper)"))
+    nu: float = field(default=0.5, metadata=bounded(0.05, 1.0, "minimum fraction of the batch kept (0.5 in the code we read)"))
+    every: int = field(default=10, metadata=bounded(1, 10000, "steps per decay of k (an 'epoch' here; ours)"))
+
+
+@register
+class TopK(Option):
+    r"""Top-k training (Sinha et al. 2020): G's loss is computed on the k of its B samples that D
+    rates most realistic only,
+
+    L_G = (1/k) sum_{i in top-k D(G(z_i))} l(D(G(z_i))),    k = max(gamma^e B, nu B),
+
+    e counting "epochs": the worst-rated samples' gradients point G towards where D is most sure
+    there is no data, often away from any mode, so they are thrown away, more of them as training
+    goes on. gamma = 0.99 per epoch (the paper), nu = 0.5 (the minimum in the code we read); an
+    epoch here is ``every`` steps (ours: this lab has no epochs)."""
+
+    id, label, kind, cite = "top_k", "Top-k training of G", "loss", "sinha2020topk"
+    Params = TopKParams
+    conflicts = ("paired", "began", "ebgan", "own_g")
+    conflict_note = "top-k selects G's samples inside the plain G objective, one score per sample"
+
+    def setup(self, m) -> None:
+        self.t = 0
+
+    def after_step(self, m, step: int) -> None:
+        self.t = step
+
+    def fraction(self) -> float:
+        return max(self.p.gamma ** (self.t // self.p.every), self.p.nu)
+
+    def g_scores(self, m, out_f: Tensor) -> Tensor:
+        k = max(1, int(self.fraction() * out_f.shape[1]))
+        return torch.topk(out_f, k, dim=1).values

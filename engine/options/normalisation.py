@@ -33,7 +33,7 @@ class BatchNorm(Option):
     uses batch statistics (also when sampling, as GAN code commonly keeps G in training mode). In D,
     real and fake batches are normalised separately, as in DCGAN's code."""
 
-    id, label, kind, cite = "batch_norm", "Batch normalisation", "normalisation", "ioffe2015"
+    id, label, kind, cite = "batch_norm", "Batch normalisation", "normalisation", "ioffe2015batchnorm"
     Params = WhereParams
     group = "norm"  # one normalisation per recipe
 
@@ -63,7 +63,10 @@ class VirtualBatchNorm(Option):
     def setup(self, m) -> None:
         from ..lab import Streams
 
-        m.G.reference = Streams(m.seeds, 8, m.device, block=1).normal(self.p.reference, m.s.z_dim)
+        ref = Streams(m.seeds, 8, m.device, block=1).normal(self.p.reference, m.s.z_dim)
+        if hasattr(m.game, "noise"):  # latents as G reads them (a conditional G: with labels)
+            ref = m.game.noise(m, ref, Streams(m.seeds, 13, m.device, block=1))
+        m.G.reference = ref
 
 
 @register
