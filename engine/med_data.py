@@ -5,7 +5,7 @@ loader below is the bundled-template one, which needs no network; ``tests/test_m
 both sets with sockets blocked). Sources, licences and citations: :data:`SOURCES` (shown on the
 pages) and docs/medical_data.md.
 
-**Brain MRI (anatomy coverage).** The MNI ICBM152 2009c nonlinear symmetric T1 template (1 mm,
+**Brain MRI (anatomy coverage).** The MNI ICBM152 2009a nonlinear symmetric T1 template (1 mm,
 skull-stripped) that nilearn ships (``load_mni152_template``). Axial slices at seven anatomical
 levels, voxel z = 40, 56, ..., 136 (MNI z = -32 .. +64 mm, 16 mm apart), each level a band of 7
 slices (z - 3 .. z + 3): cerebellum, midbrain and temporal lobes, basal ganglia and third ventricle,
@@ -57,9 +57,10 @@ class Source:
 
 
 MNI = Source("nilearn", "datasets/data/mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz",
-             "MNI ICBM152 2009c nonlinear symmetric T1 template, 1 mm (skull-stripped)",
-             "free use with the copyright notice: Copyright (C) 1993-2009 Louis Collins, McConnell Brain Imaging "
-             "Centre, Montreal Neurological Institute, McGill University (permission notice in docs/medical_data.md)",
+             "MNI ICBM152 2009a nonlinear symmetric T1 template, 1 mm, skull-stripped (nilearn's converted copy)",
+             "permissive: use, copy, modify and distribute without fee, with the notice 'Copyright (C) 1993-2004 Louis "
+             "Collins, McConnell Brain Imaging Centre, Montreal Neurological Institute, McGill University' "
+             "(full text in docs/medical_data.md; nilearn's own description says 'License: unknown')",
              "Fonov et al., NeuroImage 54 (2011) 313-327; Fonov et al., NeuroImage 47 (2009) S102")
 # MNI z (mm) = voxel z - 72: -32, -16, 0, 16, 32, 48, 64 mm
 LEVELS = ("cerebellum", "midbrain & temporal lobes", "basal ganglia & third ventricle", "lateral ventricles",
