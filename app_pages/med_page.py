@@ -1,7 +1,8 @@
 """The two medical-image demo pages (demo_brain_mri.py, demo_modalities.py) are this one page over a
 different image set: failure and a chosen fix side by side (sample grids beside real images), the
 metrics beside them, the shipped 16-seed result at once, anything else as a live run through the
-shared job queue (app_pages/live.py). Every control is in the URL; keys carry the demo's prefix.
+shared job queue (app_pages/live.py). Every control is in the URL (keys ``med_*``: both pages have the
+same controls; app_pages/common.forget_other_pages_widgets drops one page's values on leaving it).
 """
 from __future__ import annotations
 
@@ -55,14 +56,14 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     fixes = {v: label for v, label in mod.VARIANTS.items() if v != med_gan.FAILURE}
     c1, c2 = st.columns([2, 1])
     fix = url_choice(c1, "Technique (one change to the failing GAN)", fixes, "variant", info.default_fix, what="technique")
-    seeds = c2.slider("Seeds for a live run", 1, LIVE_MAX_SEEDS, 2, key=f"{p}seeds", bind="query-params",
+    seeds = c2.slider("Seeds for a live run", 1, LIVE_MAX_SEEDS, 2, key="med_seeds", bind="query-params",
                       help="The shipped result has 16 seeds; a live run of 8 seeds of both GANs takes a few minutes.")
     with st.expander("Training settings", expanded=False):
         s1, s2, s3 = st.columns(3)
-        steps = s1.number_input("Steps", 50, LIVE_MAX_STEPS, DEFAULT.steps, step=100, key=f"{p}steps", bind="query-params")
-        lr_g = s2.select_slider("G learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_g, key=f"{p}lr_g",
+        steps = s1.number_input("Steps", 50, LIVE_MAX_STEPS, DEFAULT.steps, step=100, key="med_steps", bind="query-params")
+        lr_g = s2.select_slider("G learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_g, key="med_lr_g",
                                 bind="query-params")
-        lr_d = s3.select_slider("D learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_d, key=f"{p}lr_d",
+        lr_d = s3.select_slider("D learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_d, key="med_lr_d",
                                 bind="query-params")
         st.caption(f"Batch {DEFAULT.batch}, latent dimension {DEFAULT.z_dim}, widths G {DEFAULT.g_width} / D "
                    f"{DEFAULT.d_width}, Adam β₁ = {DEFAULT.beta1}, weights ~ N(0, 0.02); {DEFAULT.eval_samples} images "

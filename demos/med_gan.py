@@ -42,27 +42,28 @@ CODE_VERSION = "med_gan/1"
 
 @dataclass(frozen=True)
 class Config:
-    steps: int = field(default=1500, metadata=bounded(10, 20000, "generator steps"))
-    batch: int = field(default=32, metadata=bounded(8, 256, "images per batch (before packing)"))
+    steps: int = field(default=600, metadata=bounded(2, 20000, "generator steps"))
+    batch: int = field(default=16, metadata=bounded(8, 256, "images per batch (before packing)"))
     z_dim: int = field(default=64, metadata=bounded(2, 256, "latent dimension"))
     g_width: int = field(default=16, metadata=bounded(4, 128, "generator width w: channels 4w, 2w, w"))
-    d_width: int = field(default=16, metadata=bounded(4, 128, "discriminator width w: channels w, 2w, 4w"))
-    lr_g: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
-    lr_d: float = field(default=5e-4, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
+    d_width: int = field(default=8, metadata=bounded(4, 128, "discriminator width w: channels w, 2w, 4w"))
+    lr_g: float = field(default=1e-3, metadata=bounded(1e-6, 1e-1, "generator learning rate"))
+    lr_d: float = field(default=1e-3, metadata=bounded(1e-6, 1e-1, "discriminator learning rate"))
     beta1: float = field(default=0.5, metadata=bounded(0.0, 0.99, "Adam beta1 of both players (DCGAN: 0.5)"))
     pack: int = field(default=2, metadata=bounded(2, 8, "PacGAN: images per discriminator input"))
     r1_gamma: float = field(default=10.0, metadata=bounded(1e-4, 1e3, "R1 weight gamma (Mescheder et al.: 10)"))
     cr_lambda: float = field(default=10.0, metadata=bounded(1e-3, 1e3, "consistency weight lambda (Zhang et al.: 10)"))
-    ema_beta: float = field(default=0.999, metadata=bounded(0.5, 0.99999, "EMA decay of G's weights (ProGAN: 0.999)"))
+    ema_beta: float = field(default=0.99, metadata=bounded(0.5, 0.99999, "EMA decay of G's weights (ProGAN: 0.999, "
+                                                              "which averages over ~1000 steps, more than these runs)"))
     diffaug_policy: str = field(default="color,translation,cutout", metadata=bounded(
         help="DiffAugment's ops (Zhao et al.'s default: all three)",
         choices=("color,translation,cutout", "translation", "translation,cutout", "color,translation")))
     ada_target: float = field(default=0.6, metadata=bounded(0.0, 1.0, "ADA: target of r_t = E sign D(x_real) (paper: 0.6)"))
-    ada_images: int = field(default=20000, metadata=bounded(100, 10**7, "ADA: images for p to move 0 -> 1 "
-                                                            "(paper: 500k; scaled to runs of ~50k images)"))
+    ada_images: int = field(default=5000, metadata=bounded(100, 10**7, "ADA: images for p to move 0 -> 1 "
+                                                           "(paper: 500k; scaled to these runs of ~10k images)"))
     eval_samples: int = field(default=256, metadata=bounded(64, 4000, "generated images scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
-    eval_every: int = field(default=250, metadata=bounded(10, 5000, "steps between live frames"))
+    eval_every: int = field(default=100, metadata=bounded(1, 5000, "steps between live frames"))
 
 
 # variant -> (label, its Setup from the config). Every fix is one change to ``plain``.

@@ -36,8 +36,10 @@ def test_precision_recall_on_a_hand_computed_case():
     real = torch.tensor([[0.0], [1.0], [2.0], [3.0]])
     fake = torch.tensor([[0.5], [10.0]])
     assert mc.precision_recall(real, fake, k=1) == (0.5, 1.0)
-    # fake far from each other and from the reals: no precision; their balls still reach nothing real
-    assert mc.precision_recall(real, torch.tensor([[100.0], [200.0]]), k=1) == (0.0, 0.0)
+    # two fakes 0.5 apart and far from the reals: balls of radius 0.5 hold no real point, and vice versa
+    assert mc.precision_recall(real, torch.tensor([[100.0], [100.5]]), k=1) == (0.0, 0.0)
+    # two fakes 100 apart: the ball around 100 (radius 100) reaches every real point (recall 1)
+    assert mc.precision_recall(real, torch.tensor([[100.0], [200.0]]), k=1) == (0.0, 1.0)
 
 
 @pytest.mark.parametrize("kind", list(med_data.BUILDERS))
