@@ -21,6 +21,22 @@ class DemoInfo:
     module: str = ""  # python module implementing the demo contract (see demos/__init__.py)
 
 
+# the medical-image demos share their variants: each a one-change technique (demos/med_gan.py)
+MED_VARIANTS = {
+    "plain": "No normalisation (failure)",
+    "batchnorm": "Batch normalisation (DCGAN)",
+    "pixelnorm": "Pixelwise feature normalisation in G",
+    "eqlr": "Equalised learning rate",
+    "mbstd": "Minibatch standard deviation",
+    "pacgan": "Packing (PacGAN)",
+    "spectral": "Spectral normalisation of D",
+    "r1": "R1 gradient penalty",
+    "cr": "Consistency regularisation",
+    "diffaug": "DiffAugment",
+    "ada": "Adaptive augmentation (ADA)",
+    "ema": "EMA of G's weights",
+}
+
 CATALOG: dict[str, DemoInfo] = {
     d.id: d
     for d in [
@@ -145,20 +161,7 @@ CATALOG: dict[str, DemoInfo] = {
             failure="plain",
             default_fix="batchnorm",
             module="demos.brain_mri",
-            variants={
-                "plain": "No normalisation (failure)",
-                "batchnorm": "Batch normalisation (DCGAN)",
-                "pixelnorm": "Pixelwise feature normalisation in G",
-                "eqlr": "Equalised learning rate",
-                "mbstd": "Minibatch standard deviation",
-                "pacgan": "Packing (PacGAN)",
-                "spectral": "Spectral normalisation of D",
-                "r1": "R1 gradient penalty",
-                "cr": "Consistency regularisation",
-                "diffaug": "DiffAugment",
-                "ada": "Adaptive augmentation (ADA)",
-                "ema": "EMA of G's weights",
-            },
+            variants=MED_VARIANTS,
         ),
         DemoInfo(
             id="modalities",
@@ -170,20 +173,7 @@ CATALOG: dict[str, DemoInfo] = {
             failure="plain",
             default_fix="batchnorm",
             module="demos.modalities",
-            variants={
-                "plain": "No normalisation (failure)",
-                "batchnorm": "Batch normalisation (DCGAN)",
-                "pixelnorm": "Pixelwise feature normalisation in G",
-                "eqlr": "Equalised learning rate",
-                "mbstd": "Minibatch standard deviation",
-                "pacgan": "Packing (PacGAN)",
-                "spectral": "Spectral normalisation of D",
-                "r1": "R1 gradient penalty",
-                "cr": "Consistency regularisation",
-                "diffaug": "DiffAugment",
-                "ada": "Adaptive augmentation (ADA)",
-                "ema": "EMA of G's weights",
-            },
+            variants=MED_VARIANTS,
         ),
     ]
 }

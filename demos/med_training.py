@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 
 from engine import losses, med_data
 from engine.image_nets import Discriminator, Generator

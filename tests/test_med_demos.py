@@ -119,3 +119,12 @@ def test_brain_demo_runs_and_stops_when_asked():
     res = brain_mri.run(TINY, ["plain", "batchnorm"], 2, should_stop=lambda: True, threads=1)
     assert res["stopped"] and res["variants"]["plain"]["steps_done"] == 1
     assert torch.tensor(res["real"]["grid"]).shape == (med_gan.GRID, 1, 32, 32)
+
+
+def test_catalogue_lists_each_medical_demos_variants_and_failure():
+    from demos.catalog import CATALOG
+
+    for mod in (brain_mri, modalities):
+        info = CATALOG[mod.DEMO_ID]
+        assert info.variants == mod.VARIANTS and info.failure == med_gan.FAILURE and info.module == mod.__name__
+        assert info.default_fix in mod.VARIANTS
