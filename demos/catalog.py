@@ -157,7 +157,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 axial slices of the MNI152 T1 template (seven anatomical levels, cerebellum "
             "to vertex) draws only a few levels without normalisation; a level classifier counts the levels that "
-            "each of twelve one-change techniques recovers, measured over 16 seeds.",
+            "each of twelve one-change techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
             module="demos.brain_mri",
@@ -169,7 +169,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 views of six modalities (CT, MR, radiograph, ultrasound from DICOM; histology "
             "and fundus in colour) draws one or two without normalisation; a modality classifier counts the "
-            "modalities that each of twelve one-change techniques recovers, measured over 16 seeds.",
+            "modalities that each of twelve one-change techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
             module="demos.modalities",
