@@ -21,6 +21,22 @@ class DemoInfo:
     module: str = ""  # python module implementing the demo contract (see demos/__init__.py)
 
 
+# the medical-image demos share their variants: each a one-change technique (demos/med_gan.py)
+MED_VARIANTS = {
+    "plain": "No normalisation (failure)",
+    "batchnorm": "Batch normalisation (DCGAN)",
+    "pixelnorm": "Pixelwise feature normalisation in G",
+    "eqlr": "Equalised learning rate",
+    "mbstd": "Minibatch standard deviation",
+    "pacgan": "Packing (PacGAN)",
+    "spectral": "Spectral normalisation of D",
+    "r1": "R1 gradient penalty",
+    "cr": "Consistency regularisation",
+    "diffaug": "DiffAugment",
+    "ada": "Adaptive augmentation (ADA)",
+    "ema": "EMA of G's weights",
+}
+
 CATALOG: dict[str, DemoInfo] = {
     d.id: d
     for d in [
@@ -134,6 +150,30 @@ CATALOG: dict[str, DemoInfo] = {
                 "sn_hinge": "Spectral norm + hinge loss",
                 "diffaug": "DiffAugment (translation)",
             },
+        ),
+        DemoInfo(
+            id="brain_mri",
+            title="Anatomy coverage on brain MRI",
+            challenge="mode_collapse",
+            summary="A small GAN on 32x32 axial slices of the MNI152 T1 template (seven anatomical levels, cerebellum "
+            "to vertex) draws only a few levels without normalisation; a level classifier counts the levels that "
+            "each of twelve one-change techniques recovers, measured over 8-16 seeds.",
+            failure="plain",
+            default_fix="batchnorm",
+            module="demos.brain_mri",
+            variants=MED_VARIANTS,
+        ),
+        DemoInfo(
+            id="modalities",
+            title="Modality coverage on real clinical images",
+            challenge="mode_collapse",
+            summary="A small GAN on 32x32 views of six modalities (CT, MR, radiograph, ultrasound from DICOM; histology "
+            "and fundus in colour) draws one or two without normalisation; a modality classifier counts the "
+            "modalities that each of twelve one-change techniques recovers, measured over 8-16 seeds.",
+            failure="plain",
+            default_fix="batchnorm",
+            module="demos.modalities",
+            variants=MED_VARIANTS,
         ),
     ]
 }

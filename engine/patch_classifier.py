@@ -69,14 +69,14 @@ class PatchClassifier(nn.Module):
     64-d features, linear -> 6 logits: the five modalities and OTHER ("none of these").
     Fully convolutional: any patch size trains; weights ship for SIZES."""
 
-    def __init__(self, k: int = len(patches.SOURCES) + 1, width: int = 16):
+    def __init__(self, k: int = len(patches.SOURCES) + 1, width: int = 16, channels: int = 1):
         super().__init__()
 
         def block(a: int, b: int) -> list[nn.Module]:
             return [nn.Conv2d(a, b, 3, padding=1), nn.BatchNorm2d(b), nn.ReLU()]
 
         w = width
-        self.body = nn.Sequential(*block(1, w), *block(w, w), nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2),
+        self.body = nn.Sequential(*block(channels, w), *block(w, w), nn.MaxPool2d(2), *block(w, 2 * w), nn.MaxPool2d(2),
                                   *block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(4 * w, k)
 

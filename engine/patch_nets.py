@@ -96,15 +96,23 @@ class Discriminator(nn.Module):
         b = h.shape[0]
         h = h.view(b, s, self.ch[-1], 4, 4)
         if self.su.mbstd:
-            g = self.group if self.group and b % self.group == 0 else b
-            hg = h.view(g, b // g, s, self.ch[-1], 4, 4)  # sample i is in group i mod (b / g), as in ProGAN's code
-            sd = (hg.var(0, unbiased=False) + 1e-8).sqrt()  # (b / g, S, C, 4, 4)
-            sd = sd.reshape(b // g, s, self.nf, -1).mean(3)  # (b / g, S, F): channels in F groups, averaged
-            sd = sd.repeat(g, 1, 1).view(b, s, self.nf, 1, 1)  # back to every sample of its group
-            h = torch.cat([h, sd.expand(b, s, self.nf, 4, 4)], 2)
+            h = minibatch_stddev(h, self.nf, self.group)
         h = h.transpose(0, 1).reshape(s, b, -1)
         fc = _spectral(self.fc.transpose(1, 2), getattr(self, f"u{len(self.ch)}")).transpose(1, 2) if self.su.spectral else self.fc
         return torch.baddbmm(self.fc_b, h, fc)[..., 0]
+
+
+def minibatch_stddev(h: torch.Tensor, nf: int, group: int = 0) -> torch.Tensor:
+    """Minibatch standard deviation (Karras et al. 2018) on D's last map h (B, S, C, H, W): per group
+    of ``group`` samples (0: the whole batch), sqrt(Var_group h + 1e-8), averaged over positions and
+    over the channels of each of ``nf`` channel groups, appended as nf constant channels."""
+    b, s, c, hh, ww = h.shape
+    g = group if group and b % group == 0 else b
+    hg = h.view(g, b // g, s, c, hh, ww)  # sample i is in group i mod (b / g), as in ProGAN's code
+    sd = (hg.var(0, unbiased=False) + 1e-8).sqrt()  # (b / g, S, C, H, W)
+    sd = sd.reshape(b // g, s, nf, -1).mean(3)  # (b / g, S, F): channels in F groups, averaged
+    sd = sd.repeat(g, 1, 1).view(b, s, nf, 1, 1)  # back to every sample of its group
+    return torch.cat([h, sd.expand(b, s, nf, hh, ww)], 2)
 
 
 POLICY = ("color", "translation", "cutout")  # DiffAugment's policy names (Zhao et al. 2020)

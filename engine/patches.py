@@ -123,19 +123,21 @@ def _cut(a: np.ndarray, inside: np.ndarray, size: int, stride: int) -> np.ndarra
 
 @dataclass(frozen=True)
 class PatchSet:
-    """Patches (N, 1, size, size) in [-1, 1] with their modality index; ``train`` marks the split."""
+    """Patches (N, C, size, size) in [-1, 1] with their class (modality) index; ``train`` marks the
+    split; ``classes``: how many classes (other image sets, e.g. engine/med_data.py, reuse this)."""
 
     x: torch.Tensor
     y: torch.Tensor
     train: torch.Tensor
     size: int
+    classes: int = len(SOURCES)
 
     def split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         m = self.train if train else ~self.train
         return self.x[m], self.y[m]
 
     def counts(self, train: bool = True) -> list[int]:
-        return torch.bincount(self.split(train)[1], minlength=len(SOURCES)).tolist()
+        return torch.bincount(self.split(train)[1], minlength=self.classes).tolist()
 
     @functools.cached_property
     def _by_modality(self) -> dict[bool, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -144,14 +146,14 @@ class PatchSet:
         for train in (True, False):
             x, y = self.split(train)
             order = torch.argsort(y, stable=True)
-            counts = torch.bincount(y, minlength=len(SOURCES))
+            counts = torch.bincount(y, minlength=self.classes)
             out[train] = (x[order], torch.cumsum(counts, 0) - counts, counts)
         return out
 
     def sample(self, n: int, generator: torch.Generator, train: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """n patches of the uniform mixture: a modality uniformly, then a patch of it uniformly."""
+        """n patches of the uniform mixture: a class uniformly, then a patch of it uniformly."""
         x, starts, counts = self._by_modality[train]
-        k = torch.randint(len(SOURCES), (n,), generator=generator)
+        k = torch.randint(self.classes, (n,), generator=generator)
         idx = starts[k] + (torch.rand(n, generator=generator) * counts[k]).long()
         return x[idx], k
 

@@ -41,7 +41,12 @@ TINY_STEPS, TINY_SEEDS = 100, 2
 
 
 def source(demo_id: str) -> str:
-    return (ROOT / "app_pages" / f"demo_{demo_id}.py").read_text(encoding="utf-8")
+    """The page's source, and that of the app_pages modules it renders through (a shared page such as
+    app_pages/med_page.py holds the widgets of thin pages)."""
+    text = (ROOT / "app_pages" / f"demo_{demo_id}.py").read_text(encoding="utf-8")
+    for mod in re.findall(r"^from app_pages\.(\w+) import render", text, flags=re.M):
+        text += (ROOT / "app_pages" / f"{mod}.py").read_text(encoding="utf-8")
+    return text
 
 
 def tiny_query(demo_id: str) -> str:

@@ -1,0 +1,139 @@
+"""The medical demos' sweep: every variant at the default settings over N seeds, a thin loop over the
+demo's ``run``. Writes, after each variant (so an interrupted sweep keeps what it finished):
+
+* ``docs/medical_sweeps/<demo>.json``: per variant and seed, the metrics; and the table in
+  ``docs/medical_gans.md`` between the demo's markers (rates of the failure and fix claims);
+* ``pretrained/<demo>_default.json``: the same result, shipped so the page opens at once.
+
+    nice -n 10 python -m demos.med_sweep brain_mri --seeds 16 [--variants plain,batchnorm] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import time
+from pathlib import Path
+
+from engine import pretrained
+from engine.jsonio import jsonable
+
+from . import med_gan
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "medical_gans.md"
+SWEEPS = ROOT / "docs" / "medical_sweeps"
+CLAIM_RATE = 0.9  # a claim needs >= 90 % of >= 16 seeds
+CLAIM_SEEDS = 16
+
+
+def merge(old: dict | None, new: dict) -> dict:
+    """``new``'s variants added to ``old`` when both ran the same code and config (a variant may have
+    its own seeds: each records them), else ``new`` alone."""
+    for r in new["variants"].values():
+        r["seeds"] = new["seeds"]
+    if old and old.get("config") == new["config"] and old.get("code_version") == new["code_version"]:
+        return {**old, "variants": {**old["variants"], **new["variants"]}, "real": new["real"],
+                "wall_time_s": old.get("wall_time_s", 0) + new["wall_time_s"]}
+    return new
+
+
+def rate(ok: list[bool]) -> str:
+    return f"{sum(ok)}/{len(ok)} ({100 * sum(ok) / max(len(ok), 1):.0f} %)"
+
+
+def table(result: dict) -> str:
+    """Markdown: per variant, the share of seeds where the failure / fix claim holds, and the means."""
+    lines = [f"Default config (code {result['code_version']}), seeds 0, 1, ... as listed per variant; real images: classes {result['real']['classes']}, "
+             f"MS-SSIM {result['real']['ms_ssim']:.3f}, precision {result['real']['precision']:.2f}, "
+             f"recall {result['real']['recall']:.2f}, Fréchet {result['real']['frechet']:.1f}.", "",
+             "| variant | seeds | failure claim holds | fix claim holds | claimed | classes (mean) | reverse KL | Fréchet "
+             "| precision | recall | MS-SSIM | s / variant |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    fail_ok = med_gan.success(result, med_gan.FAILURE, "failure") if med_gan.FAILURE in result["variants"] else []
+    failure_holds = len(fail_ok) >= CLAIM_SEEDS and sum(fail_ok) >= CLAIM_RATE * len(fail_ok)
+    for v, r in result["variants"].items():
+        f, x = med_gan.success(result, v, "failure"), med_gan.success(result, v, "fix")
+        n = len(x)
+        if v == med_gan.FAILURE:
+            claimed = "failure" if failure_holds else "no"
+        else:
+            claimed = "fix" if failure_holds and n >= CLAIM_SEEDS and sum(x) >= CLAIM_RATE * n else "no"
+        m = r["mean"]
+        lines.append(f"| {r['label']} (`{v}`) | {n} | {rate(f)} | {rate(x)} | {claimed} | {m['classes']:.1f} | "
+                     f"{m['reverse_kl']:.2f} | {m['frechet']:.1f} | {m['precision']:.2f} | {m['recall']:.2f} | "
+                     f"{m['ms_ssim']:.3f} | {r['wall_time_s']:.0f} |")
+    return "\n".join(lines)
+
+
+def write_doc(demo_id: str, result: dict) -> None:
+    start, end = f"<!-- sweep:{demo_id} -->", f"<!-- /sweep:{demo_id} -->"
+    text = DOC.read_text() if DOC.exists() else "# GAN failures and fixes on medical images: sweeps\n"
+    block = f"{start}\n{table(result)}\n{end}"
+    if start in text:
+        text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text += f"\n## {demo_id}\n\n{block}\n"
+    DOC.write_text(text)
+
+
+def sweep(demo_id: str, seeds: int, variants: list[str], seed: int = 0, threads: int = 1) -> dict:
+    mod = importlib.import_module(f"demos.{demo_id}")
+    cfg = med_gan.Config(seed=seed)
+    SWEEPS.mkdir(parents=True, exist_ok=True)
+    out = SWEEPS / f"{demo_id}_seed{seed}.json"
+    shipped = pretrained.path_for(demo_id, "default")
+    # carry on from the full result (the docs/ copy drops grids and curves to stay small)
+    result = json.loads(shipped.read_text()) if seed == 0 and shipped.exists() else \
+        json.loads(out.read_text()) if out.exists() else None
+    for v in variants:
+        t = time.time()
+        result = merge(result, mod.run(cfg, [v], seeds, threads=threads))
+        out.write_text(json.dumps(jsonable({**result, "variants": {
+            k: {kk: vv for kk, vv in r.items() if kk not in ("grid", "curves")} for k, r in result["variants"].items()}})))
+        write_doc(f"{demo_id}_seed{seed}" if seed else demo_id, result)
+        if seed == 0:
+            pretrained.save(result, pretrained.path_for(demo_id, "default"))
+        print(f"{demo_id} {v}: {time.time() - t:.0f} s; failure {rate(med_gan.success(result, v, 'failure'))}, "
+              f"fix {rate(med_gan.success(result, v, 'fix'))}", flush=True)
+    return result
+
+
+def fill_grids(demo_id: str) -> None:
+    """Give every variant of the shipped result that lacks them a sample grid and curves, from a
+    rerun of its first seed alone. The rerun starts from the same weights and data but ends
+    differently (batched and single runs round differently, and training amplifies it: the final
+    metrics are printed beside the stored ones), so the result keeps the rerun's own metrics
+    (``grid_metrics``) and says the curves are one seed's (``curves_seeds``)."""
+    mod = importlib.import_module(f"demos.{demo_id}")
+    path = pretrained.path_for(demo_id, "default")
+    result = json.loads(path.read_text())
+    for v, r in result["variants"].items():
+        if "grid" in r:
+            continue
+        one = mod.run(med_gan.Config(**result["config"]), [v], 1, threads=1)["variants"][v]
+        r.update(grid=one["grid"], curves=one["curves"], curves_seeds=1, grid_metrics=one["per_seed"][0])
+        a, b = r["per_seed"][0], one["per_seed"][0]
+        print(f"{demo_id} {v}: seed 0 stored classes {a['classes']} rKL {a['reverse_kl']:.3f}, "
+              f"rerun classes {b['classes']} rKL {b['reverse_kl']:.3f}", flush=True)
+        pretrained.save(result, path)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m demos.med_sweep", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("demo", choices=("brain_mri", "modalities"))
+    ap.add_argument("--seeds", type=int, default=CLAIM_SEEDS)
+    ap.add_argument("--seed", type=int, default=0, help="first seed (0: also writes the shipped result)")
+    ap.add_argument("--variants", default=",".join(med_gan.VARIANTS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fill-grids", action="store_true", help="only add missing grids to the shipped result")
+    a = ap.parse_args(argv)
+    if a.fill_grids:
+        return fill_grids(a.demo)
+    sweep(a.demo, a.seeds, [v for v in a.variants.split(",") if v], a.seed, a.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+r"""Training for the medical-image demos (demos/brain_mri.py, demos/modalities.py): every variant
+trained in lockstep over S seeds (seeds as channel groups, engine/image_nets.py), scored by the
+set's classifier (engine/med_classifier.py) at each live frame. What each technique does, with its
+paper's maths, is in :class:`Setup`; the claims are in demos/med_gan.py.
+
+One step of a variant (non-saturating loss unless it says otherwise):
+
+    D: L_D = -E log sigmoid(D(A(x))) - E log(1 - sigmoid(D(A(G(z))))) [+ R1] [+ CR]
+    G: L_G = -E log sigmoid(D(A(G(z))))
+    [EMA: G_ema <- beta G_ema + (1 - beta) G]
+
+A is the identity, or DiffAugment / ADA's augmentation (applied to real and fake, for both
+players, differentiable so that G learns through it).
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import torch
+
+from engine import losses, med_data
+from engine.image_nets import Discriminator, Generator
+from engine.metrics import mean_sd
+from engine.nets import seed_generator
+from engine.patch_nets import diff_augment
+
+if TYPE_CHECKING:
+    from .med_gan import Config
+
+GRID = 25  # images per sample grid (5 x 5)
+METRICS = ("classes", "reverse_kl", "frechet", "precision", "recall", "ms_ssim", "recognised")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a variant changes; the defaults are the failure (a DCGAN without normalisation).
+
+    * ``g_norm`` bn / pixel / none and ``d_norm``: see engine/image_nets.py;
+    * ``mbstd``, ``pack``, ``spectral``, ``eqlr``: see engine/image_nets.py;
+    * ``r1`` = gamma > 0: R1 (Mescheder et al. 2018) adds (gamma / 2) E_x ||grad_x D(x)||^2 on real
+      images to L_D, every step;
+    * ``cr`` = lambda > 0: consistency regularisation (Zhang et al. 2020) adds
+      lambda E_x (D(x) - D(T(x)))^2 to L_D, T a random flip and shift by up to 4 pixels (theirs);
+    * ``diffaug``: DiffAugment (Zhao et al. 2020) with ``Config.diffaug_policy``;
+    * ``ada``: adaptive discriminator augmentation (Karras et al. 2020): each image D sees is
+      augmented with probability p (flip, shift by up to 4 pixels, brightness and contrast), p tuned
+      every 4 steps from the overfitting heuristic r_t = E[sign(D(x_real))]: p += sign(r_t - 0.6) *
+      (4 * batch) / ``Config.ada_images``, clipped to [0, 1] (target 0.6 is the paper's);
+    * ``ema`` = beta > 0: images are drawn by an exponential moving average of G's weights
+      (Karras et al. 2018; Yazici et al. 2019), theta_ema <- beta theta_ema + (1 - beta) theta.
+    """
+
+    g_norm: str = "none"
+    d_norm: bool = False
+    mbstd: bool = False
+    pack: int = 1
+    spectral: bool = False
+    eqlr: bool = False
+    r1: float = 0.0
+    cr: float = 0.0
+    diffaug: bool = False
+    ada: bool = False
+    ema: float = 0.0
+    loss: str = "nonsaturating"
+
+
+def shift_flip(x: torch.Tensor, gens: Sequence[torch.Generator], shift: int = 4) -> torch.Tensor:
+    """T of consistency regularisation and part of ADA's pipeline: per image (and seed) a left-right
+    flip with probability 1/2, then a shift by up to ``shift`` pixels (zero fill)."""
+    b, sc, h, w = x.shape
+    s = len(gens)
+    flip = torch.stack([torch.rand(b, generator=g) < 0.5 for g in gens], 1).view(b, s, 1, 1, 1).to(x.device)
+    y = x.view(b, s, sc // s, h, w)
+    y = torch.where(flip, y.flip(4), y).reshape(x.shape)
+    return diff_augment(y, gens, ("translation",), shift)
+
+
+class MedRun:
+    """Networks, optimisers and random streams of one variant over S seeds."""
+
+    def __init__(self, su: Setup, cfg: "Config", kind: str, seeds: Sequence[int], device: torch.device):
+        self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
+        self.data, self.c = med_data.build(kind), med_data.CHANNELS[kind]
+        s = len(seeds)
+        self.G = Generator(seeds, cfg.z_dim, self.c, su.g_norm, cfg.g_width, su.eqlr).to(device)
+        self.D = Discriminator(seeds, self.c, cfg.d_width, su.pack, su.d_norm, su.spectral, su.mbstd, su.eqlr).to(device)
+        self.G_ema = copy.deepcopy(self.G) if su.ema else None
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
+        self.gens = [seed_generator(x, 3) for x in seeds]  # data and latent noise, per seed
+        self.aug_gens = [seed_generator(x, 5) for x in seeds]
+        self.policy = tuple(cfg.diffaug_policy.split(","))
+        self.p = torch.zeros(s)  # ADA's augmentation probability per seed
+        self.r_sum, self.r_n = torch.zeros(s), 0
+        self.eval_z = torch.stack([torch.randn(cfg.eval_samples, cfg.z_dim, generator=seed_generator(x, 7))
+                                   for x in seeds]).to(device)
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[su.loss]
+
+    def real(self, n: int) -> torch.Tensor:
+        """(n, S*C, 32, 32): seed s's images in its channel group."""
+        return torch.cat([self.data.sample(n, g)[0] for g in self.gens], 1).to(self.device)
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.stack([torch.randn(n, self.cfg.z_dim, generator=g) for g in self.gens]).to(self.device)
+
+    def augment(self, x: torch.Tensor) -> torch.Tensor:
+        if self.su.diffaug:
+            return diff_augment(x, self.aug_gens, self.policy)
+        if self.su.ada:  # each image augmented with its seed's probability p
+            b, s = x.shape[0], len(self.seeds)
+            a = diff_augment(shift_flip(x, self.aug_gens), self.aug_gens, ("color",))
+            on = torch.stack([torch.rand(b, generator=g) for g in self.aug_gens], 1) < self.p
+            return torch.where(on.view(b, s, 1, 1, 1).to(x.device), a.view(b, s, -1, *x.shape[2:]),
+                               x.view(b, s, -1, *x.shape[2:])).view_as(x)
+        return x
+
+    def d(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (S, B) of images x (B*pack, S*C, 32, 32): augmented, then packed."""
+        x = self.augment(x)
+        m, s = self.su.pack, len(self.seeds)
+        if m > 1:  # pack m consecutive images of each seed as channels
+            x = x.view(-1, m, s, self.c, 32, 32).transpose(1, 2).reshape(-1, s * m * self.c, 32, 32)
+        return self.D(x)
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        su, n = self.su, self.cfg.batch * self.su.pack
+        fake = self.G(self.noise(n))
+        real = self.real(n).requires_grad_(su.r1 > 0)
+        d_real = self.d(real)
+        d_loss = self.d_loss_fn(d_real, self.d(fake.detach()))
+        if su.r1:
+            g, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+            d_loss = d_loss + su.r1 / 2 * g.pow(2).view(n, len(self.seeds), -1).sum(2).mean(0)
+        if su.cr:
+            x = real.detach()
+            d_loss = d_loss + su.cr * (self.D(x) - self.D(shift_flip(x, self.aug_gens))).pow(2).mean(1)
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
+        self.opt_d.step()
+        g_loss = self.g_loss_fn(self.d(fake))
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.sum().backward()
+        self.opt_g.step()
+        if su.ema:
+            with torch.no_grad():
+                for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                    pe.lerp_(p, 1 - su.ema)
+        if su.ada:
+            self.r_sum += d_real.detach().sign().mean(1).cpu()
+            self.r_n += 1
+            if self.r_n == 4:
+                step = 4 * self.cfg.batch / self.cfg.ada_images
+                self.p = (self.p + torch.sign(self.r_sum / 4 - self.cfg.ada_target) * step).clamp(0, 1)
+                self.r_sum, self.r_n = torch.zeros_like(self.r_sum), 0
+        return d_loss.detach(), g_loss.detach()
+
+    @torch.no_grad()
+    def sample(self, n: Optional[int] = None) -> torch.Tensor:
+        """The first n (default all) evaluation images of every seed: (S, n, C, 32, 32) on the CPU.
+        G stays in train mode (batch statistics, as it trains), the EMA copy too."""
+        x = (self.G_ema or self.G)(self.eval_z[:, :n])
+        b = x.shape[0]
+        return x.view(b, len(self.seeds), self.c, 32, 32).transpose(0, 1).float().cpu()
+
+
+def grid(x: torch.Tensor, n: int = GRID) -> list:
+    """The first n images (n, C, 32, 32) in [-1, 1] as nested lists of 0..255 (compact JSON for the page)."""
+    return torch.nan_to_num(x[:n], 0.0).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).tolist()
+
+
+def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[int], on_event=None,
+          should_stop=None) -> dict:
+    from engine.med_classifier import judge
+
+    device = torch.device("cpu")
+    jd = judge(kind)
+    runs = {v: MedRun(su, cfg, kind, seeds, device) for v, su in setups.items()}
+    curves = {v: {"step": [], **{m: [] for m in METRICS}} for v in runs}
+    diverged = {v: [None] * len(seeds) for v in runs}
+    spent = {v: 0.0 for v in runs}
+    stopped, step, scores = False, 0, {}
+    for step in range(1, cfg.steps + 1):
+        frame = step % cfg.eval_every == 0 or step == cfg.steps or step == 1
+        live = {}
+        for v, run in runs.items():
+            t = time.perf_counter()
+            d_loss, g_loss = run.step()
+            for i in torch.nonzero(~(torch.isfinite(d_loss) & torch.isfinite(g_loss))).flatten().tolist():
+                diverged[v][i] = diverged[v][i] or step
+            spent[v] += time.perf_counter() - t
+            if frame and step == 1 and cfg.steps > 1:  # a first grid at once; scoring S x 256 images takes seconds
+                live[v] = {"grid": grid(run.sample(GRID)[0]), "metrics": None}
+            elif frame:
+                x = run.sample()
+                scores[v] = [jd.score(x[i]) for i in range(len(seeds))]
+                curves[v]["step"].append(step)
+                for m in METRICS:
+                    curves[v][m].append(mean_sd([p[m] for p in scores[v]])[0])
+                live[v] = {"grid": grid(x[0]), "metrics": scores[v]}
+        if frame and on_event:
+            on_event({"step": step, "total": cfg.steps, "variants": live,
+                      "curves": {v: {k: list(c) for k, c in cv.items()} for v, cv in curves.items()}})
+        if should_stop and should_stop():
+            stopped = True
+            break
+    out = {}
+    for v, run in runs.items():
+        x = run.sample()
+        per_seed = [jd.score(x[i]) for i in range(len(seeds))]
+        out[v] = {"per_seed": per_seed, "curves": curves[v], "diverged_at": diverged[v], "steps_done": step,
+                  "stopped": stopped, "grid": grid(x[0]), "wall_time_s": spent[v], "device": str(device),
+                  "ada_p": run.p.tolist() if run.su.ada else None}
+    return out

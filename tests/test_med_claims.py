@@ -1,0 +1,24 @@
+"""Statistical verification of the medical demos' claimed failure at the default settings, on seeds
+the sweep never used (1000-1015). Slow (about 10 minutes per demo on 2 cores): not in CI; run with
+
+    python -m pytest -m slow tests/test_med_claims.py -p no:cacheprovider
+
+The sweep (docs/medical_gans.md) found the failure in 15/16 seeds (brain) and 16/16 (modalities);
+a conservative rate p = 0.7 (about the one-sided 95 % Clopper-Pearson bound of 15/16) gives
+P(Binomial(16, 0.7) >= 7) = 0.993, so the test asks for 7 of 16 and passes on a new machine with
+>= 99 % probability. The comparison with batch norm (not claimed: it meets the fix bar in 6/16 and
+1/16 seeds) is checked as a direction: batch norm covers more classes on average than no norm."""
+import pytest
+
+from demos import brain_mri, med_gan, modalities
+
+SEEDS, NEED = 16, 7
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mod", [brain_mri, modalities], ids=["brain_mri", "modalities"])
+def test_no_normalisation_collapses_on_unseen_seeds(mod):
+    res = mod.run(med_gan.Config(seed=1000), [med_gan.FAILURE, "batchnorm"], SEEDS, threads=1)
+    ok = med_gan.success(res, med_gan.FAILURE, "failure")
+    assert sum(ok) >= NEED, [(p["classes"], round(p["reverse_kl"], 2)) for p in res["variants"]["plain"]["per_seed"]]
+    assert res["variants"]["batchnorm"]["mean"]["classes"] > res["variants"]["plain"]["mean"]["classes"]
