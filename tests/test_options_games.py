@@ -48,7 +48,8 @@ def test_cross_entropy_and_log_softplus():
 def test_conditional_gan_samples_carry_their_labels_and_d_reads_them():
     m = model("cgan", testbed="grid")
     k = m.tb.k
-    x, idx = m.real(labels=True)
+    x, idx = m.real(labels=True)  # the raw draw: data and mode index, no tags
+    assert x.shape[-1] == 2 and 0 <= int(idx.min()) and int(idx.max()) < k
     real = m.real()
     assert real.shape[-1] == 2 + k and torch.equal(real[..., 2:].sum(-1), torch.ones(real.shape[:2]))
     z = m.noise()
