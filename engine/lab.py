@@ -349,9 +349,18 @@ class Model:
         n = min(self.eval_real.shape[1], fake.shape[1])
         n -= n % self.pack
         with keep_state(self.D):
-            r = squash(self.d_prepped(self._prep_eval(self.eval_real[:, :n]))).mean((1, 2))
-            f = squash(self.d_prepped(self._prep_eval(fake[:, :n]))).mean((1, 2))
+            r = squash(self.d_eval(self._prep_eval(self.eval_real[:, :n]))).mean((1, 2))
+            f = squash(self.d_eval(self._prep_eval(fake[:, :n]))).mean((1, 2))
         return {"d_real": r, "d_fake": f}
+
+    def d_eval(self, xp: torch.Tensor) -> torch.Tensor:
+        """D on many prepared inputs at evaluation. A batch-coupled D (minibatch statistics, batch
+        norm) judges them in chunks of its training batch size, as it judged while training (and its
+        pairwise terms stay batch-sized instead of growing with the square of the grid)."""
+        if not self.D.spec.batch_coupled:
+            return self.d_prepped(xp)
+        k = self.s.batch
+        return torch.cat([self.d_prepped(xp[:, i:i + k]) for i in range(0, xp.shape[1], k)], dim=1)
 
     def _prep_eval(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self.game, "eval_input"):
@@ -370,7 +379,7 @@ class Model:
         pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(self.device)
         pts = pts.repeat_interleave(self.pack, 0).unsqueeze(0).expand(len(self.seeds), -1, -1)
         with keep_state(self.D):
-            z = torch.sigmoid(self.d_prepped(self._prep_eval(pts)))[seed_index, :, 0].reshape(res, res)
+            z = torch.sigmoid(self.d_eval(self._prep_eval(pts)))[seed_index, :, 0].reshape(res, res)
         z = [[v if math.isfinite(v) else None for v in row] for row in z.cpu().tolist()]
         return {"axis": axis.tolist(), "z": z}
 

@@ -156,9 +156,11 @@ class FlatMLP(nn.Module):
         o >= 1). The B features o(x_i) are appended to f(x_i)."""
         kb, kc = self.spec.mbdisc
         s, n, _ = x.shape
-        m = torch.bmm(x, v["mbdisc"]).reshape(s, n, kb, kc)
-        l1 = (m.unsqueeze(2) - m.unsqueeze(1)).abs().sum(-1)  # (S, n, n, B)
-        return torch.cat([x, torch.exp(-l1).sum(dim=2)], dim=2)
+        m = torch.bmm(x, v["mbdisc"]).reshape(s, n, kb, kc).permute(0, 2, 1, 3).reshape(s * kb, n, kc)
+        # pairwise L1 distances per kernel, (S*B, n, n), without materialising (n, n, B, C) differences
+        l1 = torch.cdist(m, m, p=1)
+        o = torch.exp(-l1).sum(dim=2).reshape(s, kb, n).transpose(1, 2)  # (S, n, B)
+        return torch.cat([x, o], dim=2)
 
     def _norm(self, li: int, x: torch.Tensor, ref: Optional[torch.Tensor], v: dict) -> torch.Tensor:
         kind = self.spec.norm
