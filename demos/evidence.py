@@ -188,7 +188,7 @@ def report_table(df: pd.DataFrame, metrics: Optional[list[str]] = None) -> list[
     """Markdown lines: per (point, variant) the claim rate with its interval and the metrics' mean ± sd."""
     if df.empty:
         return ["(no rows yet)"]
-    metrics = metrics or [c for c in df.columns if c.startswith("m_")][:4]
+    metrics = [m for m in metrics or [] if m in df] or [c for c in df.columns if c.startswith("m_")][:4]
     r = rates(df, ["point", "variant", "role", "testbed"])
     s = metric_summary(df, ["point", "variant"], metrics).set_index(["point", "variant"])
     c = df.drop_duplicates("key").groupby("point")["cell_wall_s"].sum()
@@ -213,7 +213,7 @@ def write_report(spec, df: pd.DataFrame, path: Path) -> None:
     s = spec.model_dump() if hasattr(spec, "model_dump") else dict(spec)
     k = cost(df)
     versions = sorted(df["code_version"].dropna().unique()) if "code_version" in df else []
-    body = report_table(df)
+    body = report_table(df, [f"m_{m}" for m in s.get("metrics") or []] or None)
     head = [f"# {s.get('title') or s['name']}", "",
             f"Spec `sweeps/{s['name']}.yaml`, demo `{s['demo']}`, {s['seeds']} seeds from {s['first_seed']} "
             f"({s['seeds_per_task']} per task). Table: `{s['name']}.parquet` / `.csv` beside this file. "

@@ -23,9 +23,9 @@ would cost several times the CPU. Blocks are fixed by the spec (seeds 0-7, 8-15,
 computes the same numbers wherever and whenever it runs.
 
 **Content addressing and resume.** A cell's key is a hash of (demo, variants, its full resolved
-config, its seeds, the tissue ``setup``, the code version); the code version hashes the source of
-``engine/`` and ``demos/`` (this file's own runner code excluded, its claim adapters included), so
-an edit to the training code gives every cell a new key. Each finished cell is written at once to
+config, its seeds, the tissue ``setup``, the code version); the code version hashes the source the
+demo runs (its module and every engine/ or demos/ module it imports, found from the import
+statements) and this file's claim adapters, so an edit to the training code gives its cells new keys. Each finished cell is written at once to
 ``OUT/.NAME.parts/KEY.parquet`` and merged into the table every few seconds; re-running a killed
 sweep skips every cell whose key is already in the table or the parts. A cell that raises is
 recorded with its error (one row per variant and seed, ``error`` set) and the sweep goes on; the
@@ -49,6 +49,7 @@ travels in the Parquet file's metadata (``gan_clinic_spec``).
 """
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -111,6 +112,7 @@ class Spec(BaseModel):
     form: str = ""  # paper presets: "cpu" or "gpu"
     paper: str = ""  # paper presets: which published table (a key of demos.papers.PUBLISHED)
     notes: str = ""
+    metrics: list[str] = []  # per-seed metrics the report shows (default: the demo's METRICS, first four)
     out: str = "docs/sweeps"
 
 
@@ -147,16 +149,24 @@ def module_name(demo: str) -> str:
     raise SweepError(f"unknown demo '{demo}'; expected one of: {', '.join([*CATALOG, *EXTRA_DEMOS])}")
 
 
-def points(spec: Spec) -> list[dict]:
-    """The grid's points, in order, without repeats ({} when there is no grid)."""
-    out: list[dict] = []
+def points(spec: Spec) -> list[tuple[dict, Optional[list[str]]]]:
+    """The grid's points, in order, without repeats ({} when there is no grid), each with the
+    variants of its block: a block of a grid list may name its own ``variants`` (not an axis), e.g.
+    one fix with its knob varied beside the failure it is measured against."""
+    out: list[tuple[dict, Optional[list[str]]]] = []
     for g in spec.grid if isinstance(spec.grid, list) else [spec.grid]:
+        g = dict(g)
+        variants = g.pop("variants", None)
         keys = list(g)
         for values in itertools.product(*(g[k] for k in keys)):
-            p = dict(zip(keys, values))
+            p = (dict(zip(keys, values)), variants)
             if p not in out:
                 out.append(p)
-    return out or [{}]
+    return out or [({}, None)]
+
+
+def grid_keys(spec: Spec) -> set[str]:
+    return {k for g in (spec.grid if isinstance(spec.grid, list) else [spec.grid]) for k in g if k != "variants"}
 
 
 def check_spec(spec: Spec, where: Path | str = "spec") -> None:
@@ -168,9 +178,10 @@ def check_spec(spec: Spec, where: Path | str = "spec") -> None:
         raise SweepError(f"{where}: demo: {e}") from None
     ad = ADAPTERS[spec.demo]
     known = list(mod.VARIANTS)
-    bad = [v for v in spec.variants or [] if v not in known]
-    if bad:
-        raise SweepError(f"{where}: variants: unknown {', '.join(bad)}; expected some of: {', '.join(known)}")
+    for vs in [spec.variants or [], *(v or [] for _, v in points(spec))]:
+        bad = [v for v in vs if not isinstance(v, str) or v not in known]
+        if bad:
+            raise SweepError(f"{where}: variants: unknown {', '.join(map(str, bad))}; expected some of: {', '.join(known)}")
     for g in spec.grid if isinstance(spec.grid, list) else [spec.grid]:
         for k, values in g.items():
             if not values:
@@ -179,11 +190,11 @@ def check_spec(spec: Spec, where: Path | str = "spec") -> None:
         raise SweepError(f"{where}: seeds: {spec.demo} is deterministic, so seeds must be 1 (got {spec.seeds})")
     if spec.setup and spec.demo != "tissue_patches":
         raise SweepError(f"{where}: setup: only tissue_patches has a base network to change")
-    if spec.x and spec.x.key not in {k for g in (spec.grid if isinstance(spec.grid, list) else [spec.grid]) for k in g}:
+    if spec.x and spec.x.key not in grid_keys(spec):
         raise SweepError(f"{where}: x.key: '{spec.x.key}' is not a grid key")
     from engine.config import ConfigError
 
-    for p in points(spec):
+    for p, _ in points(spec):
         try:
             config_for(mod, spec.demo, {**spec.set, **p}, spec.first_seed)
         except (ConfigError, ValueError, TypeError) as e:
@@ -250,6 +261,7 @@ class Adapter:
     claim: Callable[[Any, dict, str, str], list]
     needs: tuple[str, ...] = ()
     seeded: bool = True
+    data: tuple[str, ...] = ()  # files (besides source) whose content decides the numbers
 
 
 def _none(result: dict, v: str) -> list:
@@ -266,7 +278,8 @@ ADAPTERS: dict[str, Adapter] = {
     "instability": Adapter(lambda m: set(m.FAILURE.values()), lambda m, c, v: m.VARIANTS[v][1],
                            lambda m, r, v, role: m.success(r, v)),
     "tissue_patches": Adapter(lambda m: set(m.FAILURE.values()), lambda m, c, v: m.VARIANTS[v][1],
-                              lambda m, r, v, role: m.success(r, v, role)),
+                              lambda m, r, v, role: m.success(r, v, role),
+                              data=("pretrained/patch_classifier.pt", "pretrained/patch_classifier.json")),
     "dirac": Adapter(lambda m: {v for v, ok in DIRAC_CONVERGES.items() if not ok}, lambda m, c, v: c["update"],
                      lambda m, r, v, role: [(r["variants"][v]["outcome"] == "converges") == DIRAC_CONVERGES[v]],
                      seeded=False),
@@ -290,18 +303,47 @@ def config_for(mod, demo: str, overrides: dict, first_seed: int):
 # Cells and their keys
 
 
+def local_sources(modname: str) -> list[Path]:
+    """The source files of ``modname`` and of every engine/ or demos/ module it imports, directly or
+    not, read from the import statements (function-level ones included: demos import lazily)."""
+    seen: dict[Path, None] = {}
+    stack = [modname]
+    while stack:
+        m = stack.pop()
+        for path in (ROOT / (m.replace(".", "/") + ".py"), ROOT / m.replace(".", "/") / "__init__.py"):
+            if not path.is_file() or path in seen:
+                continue
+            seen[path] = None
+            package = m if path.name == "__init__.py" else m.rpartition(".")[0]
+            for node in ast.walk(ast.parse(path.read_bytes())):
+                if isinstance(node, ast.Import):
+                    names = [a.name for a in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    base = node.module or ""
+                    if node.level:
+                        parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                        base = f"{parent}.{base}" if base else parent
+                    names = [base, *(f"{base}.{a.name}" for a in node.names)]
+                else:
+                    continue
+                stack += [n for n in names if n.split(".")[0] in ("engine", "demos") and n != "demos.sweep"]
+            if "." in m:
+                stack.append(m.rpartition(".")[0])  # the package's __init__ runs first
+    return sorted(seen)
+
+
 def code_version(demo: str) -> str:
-    """The demo's CODE_VERSION plus a hash of every source file of engine/ and demos/ (this runner
-    excluded: it only schedules; its claim adapters are hashed, they decide the claim column)."""
-    mod = importlib.import_module(module_name(demo))
+    """The demo's CODE_VERSION plus a hash of the source it runs: its module and every engine/ or
+    demos/ module it imports, and the claim adapters of this file (they decide the claim column)."""
+    name = module_name(demo)
+    mod = importlib.import_module(name)
     h = hashlib.sha256()
-    for p in sorted([*(ROOT / "engine").glob("*.py"), *(ROOT / "demos").glob("*.py")]):
-        if p.name in ("evidence.py", "__main__.py", "catalog.py"):  # reports, CLI and labels: no numbers
-            continue
-        text = p.read_bytes()
-        if p.name == "sweep.py":
-            text = text[text.index(b"# What each demo claims"):text.index(b"# Cells and their keys")]
-        h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + text + b"\0")
+    for p in local_sources(name):
+        h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for rel in ADAPTERS[demo].data:
+        h.update(rel.encode() + b"\0" + ((ROOT / rel).read_bytes() if (ROOT / rel).is_file() else b"missing") + b"\0")
+    text = Path(__file__).read_bytes()
+    h.update(text[text.index(b"# What each demo claims"):text.index(b"# Cells and their keys")])
     return f"{getattr(mod, 'CODE_VERSION', demo)}+{h.hexdigest()[:12]}"
 
 
@@ -326,12 +368,12 @@ def _jsonable_config(cfg) -> dict:
 def cells(spec: Spec) -> list[Cell]:
     mod = importlib.import_module(module_name(spec.demo))
     ad = ADAPTERS[spec.demo]
-    variants = list(spec.variants or mod.VARIANTS)
-    variants += [v for v in ad.needs if v not in variants]
     version = code_version(spec.demo)
     out = []
     all_seeds = list(range(spec.first_seed, spec.first_seed + spec.seeds))
-    for p in points(spec):
+    for p, own in points(spec):
+        variants = list(own or spec.variants or mod.VARIANTS)
+        variants += [v for v in ad.needs if v not in variants]
         overrides = {**spec.set, **p}
         for i in range(0, len(all_seeds), spec.seeds_per_task):
             block = tuple(all_seeds[i:i + spec.seeds_per_task])
@@ -550,6 +592,9 @@ def run_sweep(spec: Spec, out: Optional[Path] = None, address: Optional[str] = N
               serial: bool = False, nice: int = 0, quiet: bool = False, merge_every: float = 10.0):
     """Run every cell of ``spec`` not already in its table; return the merged table (a DataFrame)."""
     out = Path(out) if out else ROOT / spec.out
+    if not spec.metrics:
+        mod = importlib.import_module(module_name(spec.demo))
+        spec = spec.model_copy(update={"metrics": list(getattr(mod, "METRICS", ()))[:4]})
     all_cells = cells(spec)
     table = Table(out, spec.name, spec)
     done = table.done_keys()
