@@ -150,13 +150,16 @@ def metric_summary(df: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Da
 
 def cost(df: pd.DataFrame) -> dict:
     """Cost of a sweep from its rows: cells, task-seconds (one torch thread each), per cell and per
-    (variant x seed) trained."""
+    (variant x seed) trained. Task-seconds are the cells' CPU time where the table has it (what a
+    core of its own would take), else their wall time (inflated when the machine was shared)."""
     if df.empty or "cell_wall_s" not in df:
-        return {"cells": 0, "task_s": 0.0, "per_cell_s": math.nan, "per_variant_seed_s": math.nan}
+        return {"cells": 0, "task_s": 0.0, "per_cell_s": math.nan, "per_variant_seed_s": math.nan, "measure": "–"}
     cells = df.drop_duplicates("key")
-    total = float(pd.to_numeric(cells["cell_wall_s"], errors="coerce").fillna(0).sum())
+    cpu = pd.to_numeric(cells["cell_cpu_s"], errors="coerce") if "cell_cpu_s" in cells else None
+    use_cpu = cpu is not None and cpu.notna().all()
+    total = float((cpu if use_cpu else pd.to_numeric(cells["cell_wall_s"], errors="coerce")).fillna(0).sum())
     return {"cells": len(cells), "task_s": total, "per_cell_s": total / max(1, len(cells)),
-            "per_variant_seed_s": total / max(1, len(df))}
+            "per_variant_seed_s": total / max(1, len(df)), "measure": "CPU" if use_cpu else "wall"}
 
 
 def hours_on(task_s: float, machines: int, cores: int) -> float:
@@ -256,7 +259,8 @@ def report_table(df: pd.DataFrame, metrics: Optional[list[str]] = None) -> list[
     metrics = [m for m in metrics or [] if m in df] or [c for c in df.columns if c.startswith("m_")][:4]
     r = rates(df, ["point", "variant", "role", "testbed"])
     s = metric_summary(df, ["point", "variant"], metrics).set_index(["point", "variant"])
-    c = df.drop_duplicates("key").groupby("point")["cell_wall_s"].sum()
+    col = "cell_cpu_s" if "cell_cpu_s" in df and df["cell_cpu_s"].notna().all() else "cell_wall_s"
+    c = df.drop_duplicates("key").groupby("point")[col].sum()
     head = ["setting", "testbed", "variant", "role", "claim holds", "95 % interval",
             *[m[2:] for m in metrics], "task s (setting)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -285,7 +289,7 @@ def write_report(spec, df: pd.DataFrame, path: Path) -> None:
             f"Regenerate: `python -m demos sweep sweeps/{s['name']}.yaml` (finished cells are skipped).", ""]
     if s.get("notes"):
         head += [s["notes"].strip(), ""]
-    foot = ["", f"Cost: {k['cells']} cells, {k['task_s']:.0f} task-seconds (one torch thread each), "
+    foot = ["", f"Cost: {k['cells']} cells, {k['task_s']:.0f} task-seconds ({k['measure']} time, one torch thread each), "
                 f"{_fmt(k['per_cell_s'], 1)} s per cell, {_fmt(k['per_variant_seed_s'], 1)} s per variant and seed. "
                 f"Code version: {', '.join(f'`{v}`' for v in versions) or '–'}."]
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -400,7 +400,7 @@ def _base_row(cell: Cell, v: str, seed: int) -> dict:
             "testbed": "", "point": json.dumps(cell.point, sort_keys=True, default=str),
             "config": json.dumps(cell.config, sort_keys=True), "seed": seed, "claim": None, "error": "",
             "code_version": cell.code_version, "host": socket.gethostname(), "cell_wall_s": None,
-            "variant_wall_s": None, "note": "", **{f"p_{k}": _scalar(x) for k, x in cell.point.items()}}
+            "cell_cpu_s": None, "variant_wall_s": None, "note": "", **{f"p_{k}": _scalar(x) for k, x in cell.point.items()}}
 
 
 def _scalar(x):
@@ -413,8 +413,10 @@ def error_rows(cell: Cell, error: str, wall: Optional[float] = None) -> list[dic
 
 
 def run_cell(cell: Cell, nice: int = 0) -> list[dict]:
-    """Train one cell and return its rows; never raises (an exception becomes error rows)."""
-    t0 = time.perf_counter()
+    """Train one cell and return its rows; never raises (an exception becomes error rows). Its cost is
+    recorded twice: wall time, and this process's CPU time (one thread: what the cell costs a core
+    of its own, less inflated than wall time when the machine is shared)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         if nice:
             with contextlib.suppress(OSError):
@@ -431,7 +433,7 @@ def run_cell(cell: Cell, nice: int = 0) -> list[dict]:
         cfg = config_for(mod, cell.demo, cell.overrides, cell.seeds[0])
         with _tissue_setup(mod, cell.setup) if cell.setup else contextlib.nullcontext():
             result = mod.run(cfg, list(cell.variants), len(cell.seeds))
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         failures = ad.failures(mod)
         rows = []
         for v in cell.variants:
@@ -444,7 +446,8 @@ def run_cell(cell: Cell, nice: int = 0) -> list[dict]:
                 p = r["per_seed"][i] if i < len(r["per_seed"]) else {}
                 row = {**_base_row(cell, v, s), "label": label, "role": role,
                        "testbed": ad.testbed(mod, cell.config, v), "claim": None if claims[i] is None else bool(claims[i]),
-                       "cell_wall_s": wall, "variant_wall_s": _num(r.get("wall_time_s")), "note": note}
+                       "cell_wall_s": wall, "cell_cpu_s": cpu, "variant_wall_s": _num(r.get("wall_time_s")),
+                       "note": note}
                 if r.get("diverged_at") and i < len(r["diverged_at"]) and r["diverged_at"][i]:
                     row["m_diverged_at"] = float(r["diverged_at"][i])
                 row.update({f"m_{k}": _num(x) for k, x in p.items() if x is None or isinstance(x, (int, float))})

@@ -12,7 +12,7 @@ import pytest
 from demos import evidence, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMING = ["host", "cell_wall_s", "variant_wall_s"]
+TIMING = ["host", "cell_wall_s", "cell_cpu_s", "variant_wall_s"]
 
 
 def write_spec(tmp_path: Path, text: str, name: str = "small") -> Path:

@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TIMING = ["host", "cell_wall_s", "variant_wall_s"]
+TIMING = ["host", "cell_wall_s", "cell_cpu_s", "variant_wall_s"]
 SPEC = """
 name: ray_ci
 demo: mode_collapse
