@@ -54,6 +54,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib
+import inspect
 import itertools
 import json
 import os
@@ -176,7 +177,7 @@ def check_spec(spec: Spec, where: Path | str = "spec") -> None:
         mod = importlib.import_module(module_name(spec.demo))
     except SweepError as e:
         raise SweepError(f"{where}: demo: {e}") from None
-    ad = ADAPTERS[spec.demo]
+    ad = adapter_for(spec.demo)
     known = list(mod.VARIANTS)
     for vs in [spec.variants or [], *(v or [] for _, v in points(spec))]:
         bad = [v for v in vs if not isinstance(v, str) or v not in known]
@@ -303,6 +304,22 @@ def config_for(mod, demo: str, overrides: dict, first_seed: int):
 # Cells and their keys
 
 
+def adapter_for(demo: str) -> Adapter:
+    """The demo's adapter; a demo without one (a new demo, a recipe preset) gets the generic reading
+    of the demo contract: its catalogue's failure variant, one testbed, its ``success(result,
+    variant, kind)`` when it has one (else no claim)."""
+    if demo in ADAPTERS:
+        return ADAPTERS[demo]
+    from .catalog import CATALOG
+
+    failure = {CATALOG[demo].failure} if demo in CATALOG else set()
+
+    def claim(m, r, v, role):
+        return m.success(r, v, role) if hasattr(m, "success") else _none(r, v)
+
+    return Adapter(lambda m: failure, lambda m, c, v: "default", claim)
+
+
 def local_sources(modname: str) -> list[Path]:
     """The source files of ``modname`` and of every engine/ or demos/ module it imports, directly or
     not, read from the import statements (function-level ones included: demos import lazily)."""
@@ -340,7 +357,9 @@ def code_version(demo: str) -> str:
     h = hashlib.sha256()
     for p in local_sources(name):
         h.update(p.relative_to(ROOT).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    for rel in ADAPTERS[demo].data:
+    if demo not in ADAPTERS:
+        h.update(inspect.getsource(adapter_for).encode())
+    for rel in adapter_for(demo).data:
         h.update(rel.encode() + b"\0" + ((ROOT / rel).read_bytes() if (ROOT / rel).is_file() else b"missing") + b"\0")
     text = Path(__file__).read_bytes()
     h.update(text[text.index(b"# What each demo claims"):text.index(b"# Cells and their keys")])
@@ -367,7 +386,7 @@ def _jsonable_config(cfg) -> dict:
 
 def cells(spec: Spec) -> list[Cell]:
     mod = importlib.import_module(module_name(spec.demo))
-    ad = ADAPTERS[spec.demo]
+    ad = adapter_for(spec.demo)
     version = code_version(spec.demo)
     out = []
     all_seeds = list(range(spec.first_seed, spec.first_seed + spec.seeds))
@@ -429,7 +448,7 @@ def run_cell(cell: Cell, nice: int = 0) -> list[dict]:
             raise RuntimeError(f"code version {here} on {socket.gethostname()} differs from the driver's "
                                f"{cell.code_version}: this node runs other code")
         mod = importlib.import_module(module_name(cell.demo))
-        ad = ADAPTERS[cell.demo]
+        ad = adapter_for(cell.demo)
         cfg = config_for(mod, cell.demo, cell.overrides, cell.seeds[0])
         with _tissue_setup(mod, cell.setup) if cell.setup else contextlib.nullcontext():
             result = mod.run(cfg, list(cell.variants), len(cell.seeds))
