@@ -45,7 +45,7 @@ def colour(rate: float) -> str:
 def cell_text(e: pd.Series) -> str:
     if not e["n"]:
         return "no claim" if not e["errors"] else f"{e['errors']} failed"
-    return f"{e['k']}/{e['n']} · {e['rate']:.0%} [{e['lo']:.2f}–{e['hi']:.2f}]"
+    return f"{e['k']}/{e['n']} · {e['lo']:.2f}–{e['hi']:.2f}"
 
 
 def row_keys(m: pd.DataFrame) -> pd.Series:
@@ -93,12 +93,14 @@ else:
     rate = m.pivot_table(index="row", columns="column", values="rate", aggfunc="first", dropna=False) \
         .reindex(index=order_rows, columns=order_cols)
     shown = text.fillna("")
+    shown.index.name, shown.columns.name = "technique", "testbed"
     css = pd.DataFrame([[colour(rate.iat[i, j]) if shown.iat[i, j] else "" for j in range(shown.shape[1])]
                         for i in range(shown.shape[0])], index=shown.index, columns=shown.columns)
     styled = shown.style.apply(lambda _: css, axis=None)
     event = st.dataframe(styled, key=MATRIX_KEY, on_select="rerun", selection_mode="single-cell", width="stretch",
                          height=min(900, 38 + 35 * len(shown)))
-    st.caption("Each cell: seeds where the claim held / seeds, the rate, and its 95 % Wilson interval. Rows marked ✗ "
+    st.caption("Each cell: seeds where the claim held / seeds, and the 95 % Wilson interval of that rate; the colour "
+               "is the rate, red (0) to green (1). Rows marked ✗ "
                "are failures: their claim is that the failure shows. Grey: the demo states no per-seed claim for that "
                "row (the plain GAN of the non-convergence demo is the reference each fix is paired with). Click a "
                "cell to open that demo with that configuration.")
@@ -183,7 +185,8 @@ else:
     from demos import dirac  # numpy only: a trajectory takes milliseconds
 
     methods = st.multiselect("Trajectories (simultaneous steps, h = 0.1, from (1, 1))", list(dirac.VARIANTS),
-                             default=["gan", "wgan_gp", "r1", "consensus"], key="dirac_methods")
+                             default=["gan", "wgan_gp", "r1", "consensus"], key="dirac_methods",
+                             bind="query-params")
     fig = go.Figure()
     for meth in methods:
         tr = dirac.simulate(meth, dirac.Config())["trajectory"]
@@ -222,7 +225,7 @@ st.dataframe(costs.rename(columns={"task_s": "task-seconds", "per_cell_s": "s pe
              hide_index=True, width="stretch")
 st.caption("Measured on the 2-core machine this project is built on, shared with other jobs: see docs/evidence.md "
            "for the load at the time.")
-pick = st.selectbox("Download a table", list(by_name), key="download_table")
+pick = st.selectbox("Download a table", list(by_name), key="download_table", bind="query-params")
 st.download_button("Download (CSV)", by_name[pick].rows.to_csv(index=False), file_name=f"{pick}.csv", mime="text/csv")
 st.download_button("Download (Parquet)", by_name[pick].path.read_bytes(), file_name=f"{pick}.parquet",
                    mime="application/octet-stream")
