@@ -212,14 +212,16 @@ else:
 # ---- 4. cost and downloads ---------------------------------------------------------------------
 st.header("What the evidence costs")
 costs = pd.DataFrame([{"sweep": t.name, "purpose": t.spec.get("purpose"), **evidence.cost(t.rows)} for t in tables])
-matrix_s = costs.loc[costs["purpose"] == "matrix", "task_s"].sum()
+matrix_cells = [c for t in tables if t.spec.get("purpose") == "matrix" for c in evidence.cell_costs(t.rows)]
 c1, c2 = st.columns(2)
 machines = c1.number_input("Machines", 1, 1000, 1, key="machines", bind="query-params")
 cores = c2.number_input("Cores per machine (one task each)", 1, 256, 2, key="cores", bind="query-params")
-st.markdown(f"The whole technique × testbed matrix as shipped is **{matrix_s / 3600:.2f} task-hours** (one torch thread "
-            f"per task); on {machines} machine(s) × {cores} cores that is about "
-            f"**{evidence.hours_on(matrix_s, machines, cores) * 60:.0f} minutes** plus Ray's start-up, if the cells "
-            "split evenly (a sweep has at least one cell per setting and seed block: more machines than cells do not help).")
+st.markdown(f"The whole technique × testbed matrix as shipped is **{sum(matrix_cells) / 3600:.2f} task-hours** in "
+            f"{len(matrix_cells)} cells (one torch thread per task); on {machines} machine(s) × {cores} cores it takes "
+            f"about **{evidence.makespan(matrix_cells, machines * cores) / 60:.0f} minutes** plus Ray's start-up "
+            f"(longest cells first; a cell is one setting × one seed block and cannot be split, so beyond "
+            f"{len(matrix_cells)} cores the longest cell, {max(matrix_cells, default=0) / 60:.0f} minutes, is the floor: "
+            "lower `seeds_per_task` for more, cheaper-per-core cells).")
 st.dataframe(costs.rename(columns={"task_s": "task-seconds", "per_cell_s": "s per cell",
                                    "per_variant_seed_s": "s per variant × seed"}).round(1),
              hide_index=True, width="stretch")

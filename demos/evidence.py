@@ -162,10 +162,25 @@ def cost(df: pd.DataFrame) -> dict:
             "per_variant_seed_s": total / max(1, len(df)), "measure": "CPU" if use_cpu else "wall"}
 
 
-def hours_on(task_s: float, machines: int, cores: int) -> float:
-    """Wall time of a sweep on ``machines`` x ``cores`` (one task per core), ignoring the tail where
-    fewer tasks than cores are left: task-seconds / (machines * cores)."""
-    return task_s / max(1, machines * cores) / 3600
+def cell_costs(df: pd.DataFrame) -> list[float]:
+    """Each cell's task-seconds (CPU time where recorded, else wall time)."""
+    if df.empty or "cell_wall_s" not in df:
+        return []
+    cells = df.drop_duplicates("key")
+    cpu = pd.to_numeric(cells["cell_cpu_s"], errors="coerce") if "cell_cpu_s" in cells else None
+    use = cpu if cpu is not None and cpu.notna().all() else pd.to_numeric(cells["cell_wall_s"], errors="coerce")
+    return [float(x) for x in use.fillna(0)]
+
+
+def makespan(costs: list[float], slots: int) -> float:
+    """Wall time of cells of these costs on ``slots`` cores (one task each), scheduled longest first
+    onto the least busy core (what Ray's queue does when the long cells are submitted first; within
+    4/3 of the best possible). A cell cannot be split: more cores than cells do not help."""
+    load = [0.0] * max(1, slots)
+    for c in sorted(costs, reverse=True):
+        i = min(range(len(load)), key=load.__getitem__)
+        load[i] += c
+    return max(load)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -223,3 +223,10 @@ def test_a_demo_without_an_adapter_gets_the_contracts_reading(tmp_path, monkeypa
     assert set(df["testbed"]) == {"default"} and dict(zip(df["variant"], df["role"])) == {"gan": "failure", "pacgan": "fix"}
     assert df["claim"].notna().all() and (df["error"] == "").all()
     assert sweep.cells(spec)[0].code_version != with_adapter  # the generic reading is part of the version
+
+
+def test_makespan_longest_first():
+    # 2 cores, cells 5, 4, 3, 3, 3 longest first: 5 -> core A, 4 -> B, 3 -> B (7), 3 -> A (8), 3 -> B (10): makespan 10
+    assert evidence.makespan([3, 5, 3, 4, 3], 2) == 10
+    assert evidence.makespan([3, 5, 3, 4, 3], 100) == 5  # more cores than cells: the longest cell
+    assert evidence.makespan([2.0] * 8, 4) == 4.0 and evidence.makespan([], 3) == 0
