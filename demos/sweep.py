@@ -591,6 +591,9 @@ def execute_ray(todo: list[Cell], record: Callable[[Cell, list[dict]], None], ad
     if address:
         ray.init(address=address, **kwargs)
     else:  # a private local instance: never attach to a cluster someone else started on this machine
+        # Ray starts its workers 15 niceness levels below its raylet (19 under `nice -n 10`): on a shared
+        # machine they would get a seventh of a fair share. Workers at the driver's niceness (--nice).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1, object_store_memory=200 * 2**20, **kwargs)
     try:
         nodes = sorted({n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")})
