@@ -2,6 +2,7 @@
 resume after a kill, failing cells recorded, spec errors named, Wilson intervals, reports."""
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -230,3 +231,20 @@ def test_makespan_longest_first():
     assert evidence.makespan([3, 5, 3, 4, 3], 2) == 10
     assert evidence.makespan([3, 5, 3, 4, 3], 100) == 5  # more cores than cells: the longest cell
     assert evidence.makespan([2.0] * 8, 4) == 4.0 and evidence.makespan([], 3) == 0
+
+
+def test_shipped_reports_are_made_from_their_tables():
+    """docs/sweeps/NAME.md and the generated blocks of docs/*.md say what the shipped tables hold."""
+    tables, errors = evidence.load_tables()
+    assert tables and errors == []
+    blocks = {}
+    for doc in (ROOT / "docs").glob("*.md"):
+        for name, body in re.findall(r"<!-- sweep:(\w+) -->(.*?)<!-- /sweep:\1 -->", doc.read_text(), re.S):
+            blocks[name] = body
+    for t in tables:
+        assert (ROOT / "sweeps" / f"{t.name}.yaml").is_file(), f"{t.name}: no spec in sweeps/"
+        lines = "\n".join(evidence.report_table(t.rows, [f"m_{m}" for m in t.spec.get("metrics") or []] or None))
+        assert lines in t.path.with_suffix(".md").read_text(), f"{t.name}.md is not its table's report"
+        if t.name in blocks:
+            assert lines in blocks[t.name], f"the docs block of {t.name} is not its table's report"
+    assert set(blocks) <= {t.name for t in tables}, "a docs block names a sweep with no shipped table"
