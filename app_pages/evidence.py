@@ -25,13 +25,22 @@ MATRIX_KEY = "evidence_matrix"
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
-def _load(folder: str, stamp: tuple) -> tuple[list, list[str]]:
-    return evidence.load_tables(Path(folder))
+def _load(folder: str, stamp: tuple) -> tuple[list, list[str], pd.DataFrame]:
+    """The tables, the messages about unreadable ones, and the matrix: once per set of files."""
+    tables, errors = evidence.load_tables(Path(folder))
+    return tables, errors, evidence.matrix(tables)
 
 
-def load() -> tuple[list, list[str]]:
+def load() -> tuple[list, list[str], pd.DataFrame]:
     files = sorted(FOLDER.glob("*.parquet")) if FOLDER.is_dir() else []
     return _load(str(FOLDER), tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def trajectory(method: str) -> list:
+    from demos import dirac  # numpy only
+
+    return dirac.simulate(method, dirac.Config())["trajectory"]
 
 
 def colour(rate: float) -> str:
@@ -70,7 +79,7 @@ st.caption("Every claim in GAN Clinic is a rate over seeds. This page reads the 
            "(one row per variant and seed) and shows each claim's rate with its 95 % Wilson interval. "
            "Regenerate a table with `python -m demos sweep sweeps/NAME.yaml` (on Ray; finished cells are skipped).")
 
-tables, errors = load()
+tables, errors, m = load()
 for e in errors:
     common.show_error(f"Sweep table skipped: {e}")
 if not tables:
@@ -81,7 +90,7 @@ by_name = {t.name: t for t in tables}
 
 # ---- 1. the matrix ------------------------------------------------------------------------------
 st.header("Technique × testbed")
-m = evidence.matrix(tables)
+m = m.copy()
 if m.empty:
     st.info("No table with purpose `matrix` yet.")
 else:
@@ -182,14 +191,12 @@ if dirac_t is None:
     st.info("No Dirac-GAN table yet: `python -m demos sweep sweeps/evidence_dirac.yaml`.")
 else:
     st.dataframe(evidence.dirac_comparison(dirac_t.rows), hide_index=True, width="stretch")
-    from demos import dirac  # numpy only: a trajectory takes milliseconds
-
-    methods = st.multiselect("Trajectories (simultaneous steps, h = 0.1, from (1, 1))", list(dirac.VARIANTS),
+    methods = st.multiselect("Trajectories (simultaneous steps, h = 0.1, from (1, 1))", list(dirac_t.rows["variant"].unique()),
                              default=["gan", "wgan_gp", "r1", "consensus"], key="dirac_methods",
                              bind="query-params")
     fig = go.Figure()
     for meth in methods:
-        tr = dirac.simulate(meth, dirac.Config())["trajectory"]
+        tr = trajectory(meth)
         fig.add_trace(go.Scatter(x=[p[0] for p in tr], y=[p[1] for p in tr], mode="lines", name=meth))
     fig.add_trace(go.Scatter(x=[0], y=[0], mode="markers", marker={"symbol": "x", "size": 10, "color": "black"},
                              name="equilibrium"))

@@ -217,22 +217,22 @@ def paper_comparison(df: pd.DataFrame, published: dict) -> pd.DataFrame:
 
 
 def dirac_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """Per method: what Mescheder et al. say at the equilibrium, and our outcome per update scheme."""
-    from .sweep import DIRAC_CONVERGES
-
+    """Per method: what Mescheder et al. say at the equilibrium (the table's role: a failure is a
+    method they find does not converge, sweep.DIRAC_CONVERGES) and our outcome per update scheme."""
     out = []
-    for v in DIRAC_CONVERGES:
-        # Mescheder et al.: WGAN-GP with finitely many D steps *need not* converge (the claim counts it
-        # as "not converging": at the defaults it stalls on the kink, 2 lambda from the data)
-        said = "need not converge" if v == "wgan_gp" else "converges" if DIRAC_CONVERGES[v] else "does not converge"
+    for v, g in df.groupby("variant", sort=False):
+        # WGAN-GP with finitely many D steps *need not* converge (counted as "not converging": at the
+        # defaults it stalls on the kink, 2 lambda from the data)
+        said = "need not converge" if v == "wgan_gp" else "does not converge" if g["role"].iloc[0] == "failure" else "converges"
         row = {"method": v, "paper": said}
         for scheme in ("simultaneous", "alternating"):
-            g = df[(df["variant"] == v) & (df["testbed"] == scheme)]
-            row[f"ours, {scheme}"] = ("–" if g.empty else f"{g['note'].iloc[0]} (|x| {g['m_ratio'].iloc[0]:.2g} × start)")
-        g = df[df["variant"] == v]
-        row["agrees"] = "–" if g.empty or g["claim"].isna().all() else f"{int(g['claim'].sum())}/{int(g['claim'].notna().sum())}"
+            h = g[g["testbed"] == scheme]
+            row[f"ours, {scheme}"] = "–" if h.empty else f"{h['note'].iloc[0]} (|x| {h['m_ratio'].iloc[0]:.2g} × start)"
+        row["agrees"] = "–" if g["claim"].isna().all() else f"{int(g['claim'].sum())}/{int(g['claim'].notna().sum())}"
         out.append(row)
-    return pd.DataFrame(out)
+    order = {"failure": 0, "fix": 1}
+    return pd.DataFrame(out).sort_values("paper", key=lambda c: c.map(lambda x: order["fix" if x == "converges" else "failure"]),
+                                         kind="stable").reset_index(drop=True)
 
 
 def gradient_decay(df: pd.DataFrame) -> pd.DataFrame:
