@@ -147,3 +147,19 @@ def test_opens_on_the_shipped_tables():
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception and not at.error
     assert len(at.dataframe[0].value.columns) >= 6
+
+
+def test_a_click_in_the_app_switches_to_the_demo_page():
+    """Through app.py (so the demo pages are registered): selecting a matrix cell switches to that
+    demo with the cell's configuration in the URL, and the demo's controls take it."""
+    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    at.switch_page("app_pages/evidence.py")
+    at.run()
+    assert not at.exception
+    mat = at.dataframe[0].value
+    at.session_state["evidence_matrix"] = {"selection": {"rows": [], "columns": [], "cells": [
+        (list(mat.index).index("Packing (PacGAN)"), "mode_collapse · grid")]}}
+    at.run()
+    assert not at.exception
+    assert at.radio(key="dataset").value == "grid" and at.selectbox(key="variant").value == "pacgan"
+    assert at.query_params["dataset"] == "grid" and at.query_params["variant"] == "pacgan"
