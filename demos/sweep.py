@@ -541,7 +541,8 @@ class Table:
             order = [c for c in df.columns if not c.startswith(("m_", "p_"))]
             df = df[order + sorted(c for c in df.columns if c.startswith("p_"))
                     + sorted(c for c in df.columns if c.startswith("m_"))]
-            df = df.sort_values(["point", "variant", "seed"], kind="stable").reset_index(drop=True)
+            by = sorted(c for c in df.columns if c.startswith("p_")) + ["point", "variant", "seed"]
+            df = df.sort_values(by, kind="stable").reset_index(drop=True)  # grid values in numeric order
         self.parquet.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(df if not df.empty else pd.DataFrame({"key": pd.Series([], dtype=str)}),
                                      preserve_index=False)
