@@ -4,7 +4,8 @@
     streamlit run app.py -- --taxonomy my.yaml         # another taxonomy file
     GAN_CLINIC_TAXONOMY=my.yaml streamlit run app.py   # the same, by environment variable
 
-Pages: the taxonomy explorer (``/explorer``, also what ``/`` opens), About (``/about``), and one
+Pages: the taxonomy explorer (``/explorer``, also what ``/`` opens), About (``/about``), the evidence
+from the shipped sweep tables (``/evidence``), and one
 page per live demo: every demo of ``demos.catalog.CATALOG`` whose page file
 ``app_pages/demo_<id>.py`` exists, served at ``/<id>``. Adding a demo page needs no change here.
 """
@@ -24,6 +25,7 @@ st.set_page_config(page_title="GAN Clinic", page_icon=":material/biotech:", layo
 
 explorer = st.Page(PAGES / "explorer.py", title="Taxonomy explorer", icon=":material/explore:", url_path="explorer")
 about = st.Page(PAGES / "about.py", title="About", icon=":material/info:", url_path="about")
+evidence = st.Page(PAGES / "evidence.py", title="Evidence", icon=":material/analytics:", url_path="evidence")
 demos = {
     demo_id: st.Page(PAGES / f"demo_{demo_id}.py", title=info.title, icon=":material/science:", url_path=demo_id)
     for demo_id, info in CATALOG.items()
@@ -38,7 +40,7 @@ def home() -> None:
     st.switch_page(explorer, query_params={k: st.query_params.get_all(k) for k in st.query_params})
 
 
-page = st.navigation([st.Page(home, title="Home", url_path="home", default=True), explorer, about,
+page = st.navigation([st.Page(home, title="Home", url_path="home", default=True), explorer, about, evidence,
                       *demos.values()], position="hidden")
 common.drop_non_finite_query_params()  # before any widget reads the URL
 
@@ -46,6 +48,7 @@ with st.sidebar:
     st.caption("GAN Clinic")
     st.page_link(explorer, label="Taxonomy explorer", icon=":material/explore:")
     st.page_link(about, label="About", icon=":material/info:")
+    st.page_link(evidence, label="Evidence", icon=":material/analytics:")
     if demos:
         st.caption("Live demos")
         for demo_page in demos.values():

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GAN Clinic's two entry points; each does all set-up it needs on a fresh machine first.
 #   bash clinic.sh app    install the runtime requirements, then serve the app on http://localhost:8501
-#   bash clinic.sh test   install runtime + test requirements (and Debian's chromium), run every test
+#   bash clinic.sh test   install runtime + test requirements (and Debian's chromium, and iproute2 for
+#                         the Ray test's network namespace), run every test
 # Extra arguments go to streamlit (app) or pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -21,12 +22,18 @@ need_chromium() {  # browser tests drive Debian's chromium; Playwright cannot do
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
+need_netns_tools() {  # the Ray test keeps its traffic on loopback in a network namespace: unshare + ip
+  command -v unshare >/dev/null && command -v ip >/dev/null && return
+  local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq util-linux iproute2 >/dev/null
+}
+
 case "${1:-}" in
   app)
     shift; pip_install requirements.txt
     exec "$PY" -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@" ;;
   test)
-    shift; pip_install requirements-dev.txt; need_chromium
+    shift; pip_install requirements-dev.txt; need_chromium; need_netns_tools
     exec "$PY" -m pytest "$@" ;;
   *)
     echo "usage: bash clinic.sh app|test [args]" >&2; exit 2 ;;

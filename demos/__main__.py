@@ -1,7 +1,8 @@
-"""Headless demos: ``python -m demos list|config|run|pretrain|verify``.
+"""Headless demos: ``python -m demos list|config|run|pretrain|verify|sweep``.
 
     python -m demos run mode_collapse --dataset ring --variants gan,pacgan --seeds 8 \
         --steps 1500 --json OUT.json [--set key=value ...] [--save-samples DIR] [--threads N]
+    python -m demos sweep sweeps/evidence_mode_collapse.yaml [--address HOST:PORT] [--dry-run]
 
 ``--dataset`` and ``--steps`` are shortcuts for ``--set dataset=...`` / ``--set steps=...``;
 unknown keys, values out of range and unknown variants exit with status 2 and a message.
@@ -90,7 +91,21 @@ def main(argv=None) -> int:
     r.add_argument("--save-samples", metavar="DIR", help="write final samples per variant and seed (.npy)")
     r.add_argument("--threads", type=int, help="torch threads for this run")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    sw = sub.add_parser("sweep", help="run a sweep spec on Ray (see demos/sweep.py and docs/evidence.md)")
+    sw.add_argument("spec", help="a sweep spec (YAML), e.g. sweeps/evidence_mode_collapse.yaml")
+    sw.add_argument("--address", help="an existing Ray cluster (default: $RAY_ADDRESS, else a local Ray)")
+    sw.add_argument("--cpus", type=int, help="local Ray: tasks at once (default: every core)")
+    sw.add_argument("--out", help="folder for the table (default: the spec's out, docs/sweeps)")
+    sw.add_argument("--seeds", type=int, help="override the spec's seed count (needs --out)")
+    sw.add_argument("--nice", type=int, default=0, help="niceness of the driver, a local Ray and its tasks")
+    sw.add_argument("--serial", action="store_true", help="run the cells in this process, one after another (no Ray)")
+    sw.add_argument("--dry-run", action="store_true", help="list the cells and which are done; run nothing")
+    sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
+    if args.cmd == "sweep":
+        from . import sweep
+
+        return sweep.main(args)
     if args.cmd == "list":
         demos = as_json()
         print(json.dumps(demos, indent=1) if args.json else "\n".join(f"{d['id']}: {d['title']}" for d in demos))

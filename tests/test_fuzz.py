@@ -50,7 +50,7 @@ FUZZ = settings(max_examples=N, deadline=None, database=None, print_blob=True,
 # Pages and the query parameters they read
 
 DEMO_PAGES = [d for d in CATALOG if (ROOT / "app_pages" / f"demo_{d}.py").is_file()]
-PAGES = {"explorer": "app_pages/explorer.py", "about": "app_pages/about.py",
+PAGES = {"explorer": "app_pages/explorer.py", "about": "app_pages/about.py", "evidence": "app_pages/evidence.py",
          **{d: f"app_pages/demo_{d}.py" for d in DEMO_PAGES}}
 EXPLORER_KEYS = ["node", "q", "challenge", "family", "modality", "years"]
 SHARED_KEYS = ["variant", "failure", "dataset", "seeds", "steps", presenter.URL_FLAG, presenter.SLIDE,
