@@ -172,13 +172,17 @@ def draw_live(event):
 if job is not None and not job.done:
     live.watch(slot, draw_live)
 elif job is not None and job.state == "done":
-    show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on {job.result['device']}.")
+    with live.frame(("result", job.id)):  # figures built once for every watcher of this job
+        show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
+                                f"{job.result['device']}.")
 elif job is not None and job.state == "failed":
     st.error(f"The run failed: {job.error}")
 elif shipped is not None:
-    show_result({**shipped, "variants": {v: shipped["variants"][v] for v in (*shown, *[
-        v for v in vg.VARIANTS if v not in shown])}}, "Shipped result for the default settings (press Run live to "
-                "reproduce the two losses above).")
+    with live.frame(("shipped", job_spec.key)):  # ...and once for every session viewing the default
+        show_result({**shipped, "variants": {v: shipped["variants"][v] for v in (*shown, *[
+            v for v in vg.VARIANTS if v not in shown])}}, "Shipped result for the default settings (press Run live "
+                    "to reproduce the two losses above).")
 else:
-    draw({}, "")
+    with live.frame(("empty", job_spec.key)):
+        draw({}, "")
     st.caption("Press Run to train the discriminator live.")

@@ -11,14 +11,15 @@ Two things keep a class of 30 on a 2-core server responsive (docs/classroom.md h
   Plotly's validation), and every watcher of a job would otherwise rebuild them on every poll.
   :func:`chart` builds each figure once per (job, event) and every watcher sends that one, frozen
   (its dict is made once, so a poll only serialises it: ~0.5 ms a figure).
-* **Polling that backs off.** Each poll's cost is measured; the interval is the one at which all
-  watchers' polls together take at most ``POLL_BUDGET`` of one core (0.5 s alone, up to
+* **Polling that backs off.** Each poll's CPU cost is measured; the interval is the one at which
+  all watchers' polls together take at most ``POLL_BUDGET`` of one core (0.5 s alone, up to
   ``POLL_MAX``). A poll never starts a full rerun except once, when its job has ended; polls are
   fragment reruns, which Streamlit never lets interrupt a full rerun.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import contextvars
 import threading
 import time
@@ -36,9 +37,24 @@ POLL_BUDGET = 0.25  # share of one core that all watchers' polls may take togeth
 PRELOAD = tuple(info.module for info in CATALOG.values() if info.module)
 
 
+def _warmup() -> tuple:
+    """One tiny run of each 2D demo (1 seed, a few steps): the trainers are forked after it, so a
+    Run's first live frame does not wait ~2 s for torch's lazy first-use costs."""
+    from demos import instability as ins
+    from demos import mode_collapse as mc
+    from demos import oscillation as osc
+    from demos import vanishing_gradients as vg
+
+    return (spec(mc, mc.Config(steps=10, eval_every=10), ["gan", "pacgan"], 1),
+            spec(osc, osc.Config(steps=50, eval_every=10, frame_every=50, eval_samples=100), ["gan", "r1"], 1),
+            spec(ins, ins.Config(steps=10, warmup=2, eval_every=5, arrows=3), ["saturating", "nonsaturating"], 1),
+            spec(vg, vg.Config(steps=10, record_every=5), ["saturating", "lsgan"], 1))
+
+
 def registry():
-    """The process-wide job registry; its workers import every demo module once, at start."""
-    return _registry(preload=PRELOAD)
+    """The process-wide job registry; its trainers are forked from one process that imported every
+    demo module and warmed torch up once, at start."""
+    return _registry(preload=PRELOAD, warmup=_warmup())
 
 
 # ---- poll cost and interval ---------------------------------------------------------------------
@@ -51,13 +67,12 @@ class _Ewma:
             self.value += self.weight * (x - self.value)
 
 
-POLL_COST = _Ewma(0.01)  # seconds of server time per poll, measured
+POLL_COST = _Ewma(0.01)  # CPU seconds of one poll (its script thread), measured
 
 
 def poll_interval(watchers: int, cost: Optional[float] = None) -> float:
-    """Seconds between polls so that ``watchers`` polls of ``cost`` seconds each take at most
-    ``POLL_BUDGET`` of a core: ``clamp(watchers x cost / budget, POLL_MIN, POLL_MAX)``. The cost is
-    wall time, so a server slowed by anything (renders, neighbours) polls less too."""
+    """Seconds between polls so that ``watchers`` polls of ``cost`` CPU seconds each take at most
+    ``POLL_BUDGET`` of a core: ``clamp(watchers x cost / budget, POLL_MIN, POLL_MAX)``."""
     cost = POLL_COST.value if cost is None else cost
     return min(POLL_MAX, max(POLL_MIN, watchers * cost / POLL_BUDGET))
 
@@ -80,6 +95,18 @@ _frames: collections.OrderedDict = collections.OrderedDict()
 _frames_lock = threading.Lock()
 FRAMES_MAX = 400  # figures kept (a few per running job are ever used)
 BUILDS = {"built": 0, "shared": 0}  # for tests and the load test's report
+
+
+@contextlib.contextmanager
+def frame(name: tuple):
+    """Within this block, :func:`chart` and :func:`shared` build each thing once per ``name`` for
+    every session: a live job's event, a finished job's result, a page's shipped result. ``name``
+    must fix everything the drawing depends on (a job id; a spec key, which holds the config)."""
+    token = _FRAME.set(name)
+    try:
+        yield
+    finally:
+        _FRAME.reset(token)
 
 
 def shared(key: str, build: Callable):
@@ -162,7 +189,7 @@ def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Jo
 
     @st.fragment(run_every=poll_interval(reg.active_watchers()))
     def _poll():
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         j = current_job(slot)
         if j is None:
             return
@@ -178,12 +205,9 @@ def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Jo
             reg.cancel(j, session_id())
             st.rerun()
         if snap["state"] == "running":  # nothing to draw while queued: keep polls cheap for the server
-            token = _FRAME.set((j.id, snap["seq"]))
-            try:
+            with frame(("live", j.id, snap["seq"])):
                 draw_live(snap["event"])
-            finally:
-                _FRAME.reset(token)
-        POLL_COST.add(time.perf_counter() - t0)
+        POLL_COST.add(time.thread_time() - t0)
 
     _poll()
     return job
@@ -227,12 +251,15 @@ def show(slot: str, job_spec: JobSpec, draw: Callable, show_result: Callable, sh
     if job is not None and not job.done:
         watch(slot, draw_live)
     elif job is not None and job.state == "done":
-        show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
-                                f"{job.result['variants'][fix]['device']}.")
+        with frame(("result", job.id)):
+            show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
+                                    f"{job.result['variants'][fix]['device']}.")
     elif job is not None and job.state == "failed":
         st.error(f"The run failed: {job.error}")
     elif shipped is not None:
-        show_result(shipped, "Shipped result for the default settings (press Run live to reproduce it).")
+        with frame(("shipped", job_spec.key)):
+            show_result(shipped, "Shipped result for the default settings (press Run live to reproduce it).")
     else:
-        draw({}, {}, "")
+        with frame(("empty", job_spec.key)):
+            draw({}, {}, "")
         st.caption("Press Run to train both GANs live.")

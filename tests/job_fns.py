@@ -56,3 +56,10 @@ def per_variant(variants, steps: int = 20, delay: float = 0.01, on_event=None, s
         time.sleep(delay)
     return {"demo": "test", "variants": {v: {"value": len(v), "pid": os.getpid()} for v in variants},
             "stopped": step < steps, "wall_time_s": 0.01 * step, "steps_done": step}
+
+
+def deaf(seconds: float = 60, on_event=None, should_stop=None, threads=None):
+    """One long step that never asks whether to stop (a step stuck in a huge computation)."""
+    on_event({"step": 0, "total": 1})
+    time.sleep(seconds)
+    return {"stopped": False}

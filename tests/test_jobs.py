@@ -144,13 +144,34 @@ def test_an_exception_fails_its_job_with_its_message(make):
     assert again is not bad
 
 
-def test_a_crashed_worker_fails_its_job_and_is_replaced(make):
+def test_a_crashed_trainer_fails_its_job_and_the_next_job_runs(make):
     reg = make()
-    pid = reg.stats()["worker_pids"][0]
     dead = wait(reg.submit(spec("crash"), "alice"))
     assert dead.state == "failed" and "stopped unexpectedly (exit code 3)" in dead.error
-    good = wait(reg.submit(spec("count", n=2), "bob"))
-    assert good.state == "done" and good.result["pid"] != pid
+    assert wait(reg.submit(spec("count", n=2), "bob")).state == "done"
+
+
+def test_a_dead_zygote_is_replaced(make):
+    import os
+    import signal
+
+    reg = make()
+    first = wait(reg.submit(spec("count", n=2), "alice"))
+    os.kill(reg.stats()["zygote_pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    again = wait(reg.submit(spec("count", n=3), "bob"), 120)
+    assert first.state == again.state == "done" and again.result["pid"] != first.result["pid"]
+
+
+def test_a_trainer_that_ignores_stop_is_killed(make):
+    reg = make(kill_after=0.5)
+    job = reg.submit(spec("deaf", seconds=60), "alice")
+    t = time.time()
+    while job.last_event is None and time.time() - t < 30:
+        time.sleep(0.01)
+    reg.cancel(job, "alice")
+    assert wait(job, 15).state == "cancelled" and time.time() - t < 40
+    assert wait(reg.submit(spec("count", n=2), "bob")).state == "done"  # its slot is free again
 
 
 def test_an_unpicklable_spec_fails_with_a_message(make):
@@ -174,7 +195,7 @@ def test_the_worker_runs_on_its_thread_budget(make):
 
 
 def test_a_lone_job_is_split_over_the_idle_workers_and_merged(make):
-    reg = make(workers=2)
+    reg = make(workers=3, cores=2)
     s = spec("per_variant", variants=["fail", "fix"], steps=100, groups=(("fail",), ("fix",)))
     job = reg.submit(s, "alice")
     t = time.time()
@@ -192,7 +213,7 @@ def test_a_lone_job_is_split_over_the_idle_workers_and_merged(make):
 
 
 def test_under_load_every_job_runs_whole(make, tmp_path):
-    reg = make(workers=2)
+    reg = make(workers=2, cores=2)
     gate = tmp_path / "gate"
     first = reg.submit(spec("wait_for_file", path=str(gate)), "u0")  # no groups: one part
     jobs = [reg.submit(spec("per_variant", variants=["a", "b"], steps=5 + i, groups=(("a",), ("b",))), f"u{i}")
@@ -360,3 +381,17 @@ def test_split_parts_merge_to_the_lockstep_result(name):
     merged = merge(parts, variants)
     assert list(merged["variants"]) == variants
     assert json.dumps(_strip(merged), sort_keys=True) == json.dumps(_strip(whole), sort_keys=True)
+
+
+def test_the_zygote_stays_single_threaded_so_forking_it_is_safe(make):
+    """Forking a process that has other threads copies their locks, not the threads: a child can
+    hang. The zygote imports torch and warms it up with one thread, and must stay at one."""
+    import os
+
+    from app_pages import live
+
+    reg = make(preload=("torch", *live.PRELOAD), warmup=live._warmup())
+    job = wait(reg.submit(spec("count", n=2), "alice"), 180)  # queued behind the warm-up
+    assert job.state == "done"
+    zygote = reg.stats()["zygote_pid"]
+    assert len(os.listdir(f"/proc/{zygote}/task")) == 1
