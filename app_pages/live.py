@@ -154,8 +154,9 @@ def spec(module, cfg, variants: list, seeds: int, groups: Optional[list] = None)
 
 
 def current_job(slot: str) -> Optional[Job]:
+    reg = registry()  # made when the first demo page opens: its trainers are warm before any Run
     job_id = st.session_state.get(f"_job:{slot}")
-    return registry().get(job_id) if job_id else None
+    return reg.get(job_id) if job_id else None
 
 
 def start(slot: str, job_spec: JobSpec) -> Optional[Job]:

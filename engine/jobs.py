@@ -46,6 +46,7 @@ import json
 import os
 import pickle
 import queue as queue_mod
+import resource
 import select
 import signal
 import socket
@@ -151,6 +152,7 @@ class Part:
     progress: float = 0.0
     result: Optional[dict] = None
     error: Optional[str] = None
+    cpu_s: Optional[float] = None  # CPU seconds the trainer used (benchmarks: the app's cost)
 
 
 @dataclass(eq=False)
@@ -223,7 +225,8 @@ def _worker_main(conn: Connection, threads: int) -> None:
         result = fn(**kwargs, on_event=on_event, should_stop=should_stop, threads=threads)
         if pending:
             conn.send(("event", part_id, pending[0]))
-        conn.send(("done", part_id, result))
+        ru = resource.getrusage(resource.RUSAGE_SELF)  # this trainer's CPU since its fork
+        conn.send(("done", part_id, result, ru.ru_utime + ru.ru_stime))
     except SystemExit:
         return
     except BaseException as e:  # the job fails with its message
@@ -572,7 +575,8 @@ class JobRegistry:
             t = lambda x: f"{x - job.submitted:.2f}" if x else "-"  # noqa: E731
             print(f"[gan-clinic job {job.id}] {state} {job.spec.module} parts={len(job.parts)} "
                   f"watchers={len(job.watchers)} started={t(job.started)} first_event={t(job.first_event)} "
-                  f"finished={t(job.finished)} (s after submit)", flush=True)
+                  f"finished={t(job.finished)} (s after submit) "
+                  f"trainer_cpu={sum(p.cpu_s or 0 for p in job.parts):.2f}", flush=True)
         if state != "done" and self._by_key.get(job.key) is job:
             self._by_key.pop(job.key, None)  # asking again runs it again
         self._evict()
@@ -646,6 +650,7 @@ class JobRegistry:
                 if msg[0] == "event":
                     self._on_event(job, part, msg[2])
                 elif msg[0] == "done":
+                    part.cpu_s = msg[3]
                     return ("done", msg[2])
                 elif msg[0] == "error":
                     print(f"GAN Clinic job {job.id} ({spec.module}.{spec.function}) failed:\n{msg[3]}", flush=True)

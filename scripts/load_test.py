@@ -393,7 +393,8 @@ class WsStudent:
         self.timers: dict[str, asyncio.Task] = {}
         self.announced: set[str] = set()  # fragments that asked for polling in the current full run
         self.page_name = ""
-        self.frames = self.redraws = 0  # distinct live steps seen, plots carrying a step drawn
+        self.frames = self.redraws = 0  # distinct live steps seen, runs that drew a live plot
+        self.drew = False
         self.last_step: Optional[str] = None
 
     async def __aenter__(self):
@@ -428,10 +429,12 @@ class WsStudent:
                 if el.WhichOneof("type") == "plotly_chart":
                     m = STEP.search(el.plotly_chart.spec)
                     if m:
-                        self.redraws += 1
+                        self.drew = True
                         if m.group(1) != self.last_step:
                             self.frames, self.last_step = self.frames + 1, m.group(1)
             elif kind == "script_finished":
+                self.redraws += self.drew  # one (fragment) run that drew a live plot
+                self.drew = False
                 if msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
                     # a full run that did not define a polling fragment again ends its polling
                     for fid in set(self.timers) - self.announced:
@@ -755,6 +758,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--worker-nice", type=int, help="$GAN_CLINIC_WORKER_NICE for the server started here")
     ap.add_argument("--json", help="write the summary and per-session outcomes here")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
 
     if not args.sweep:
         result, rc = run_once(args, args.sessions)
