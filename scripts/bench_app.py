@@ -69,37 +69,24 @@ def cli(demo: str, args: list[str], variants: list[str], seeds: int, threads: in
     return {"process_s": round(wall, 2), "run_s": round(run, 2), "threads": threads, "cpu_s": round(cpu, 2)}
 
 
-def warm(base: str, server_pid: int, timeout: float = 120.0) -> None:
-    """Open a demo page once (that starts the trainer processes) and wait until they are idle, so
-    the first comparison does not pay for importing torch in them."""
-    async def visit():
-        async with lt.WsStudent(base) as c:
-            await c.open("oscillation", "", timeout)
-
-    asyncio.run(visit())
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        kids = [p for p in lt.process_tree(server_pid) if p != server_pid]
-        cpu = lt.cpu_seconds(kids)
-        if kids and last is not None and cpu - last < 0.05:
-            return
-        last = cpu
-        time.sleep(1.0)
-
-
 def app(base: str, url: str, client: str, timeout: float, server_pid: int, log: Path) -> tuple[lt.Session, dict]:
     """One session presses Run; its times, and the CPU the app spent: the Streamlit process's own
     (page runs, polls; the client's explorer visit included) and the trainers' (from the job log)."""
     s = lt.Session(0, "run", url)
     cpu0 = lt.cpu_seconds([server_pid])
-    asyncio.run(lt.drive(base, [s], timeout, 0.0, random.Random(0), client))
+    sampler = lt.Sampler(server_pid)  # for the browser's CPU: it shares this machine with the app
+    sampler.start()
+    try:
+        asyncio.run(lt.drive(base, [s], timeout, 0.0, random.Random(0), client))
+    finally:
+        sampler.stop()
     server_cpu = lt.cpu_seconds([server_pid]) - cpu0
     if not s.ok:
         raise RuntimeError(f"app run of {url} failed: {s.error}")
     lines = re.findall(r"\[gan-clinic job \d+\] done .* parts=(\d+) .*trainer_cpu=(\S+)", log.read_text(errors="replace"))
     parts, trainer = lines[-1] if lines else ("0", "nan")
-    return s, {"server_cpu_s": round(server_cpu, 2), "trainer_cpu_s": float(trainer), "parts": int(parts)}
+    return s, {"server_cpu_s": round(server_cpu, 2), "trainer_cpu_s": float(trainer), "parts": int(parts),
+               "browser_cpu_s": round(sampler.client_cpu_s, 1)}
 
 
 def engine_figures() -> str:
@@ -140,7 +127,7 @@ def main() -> int:
     proc, base = lt.start_server(env, log)
     rows = []
     try:
-        warm(base, proc.pid)
+        lt.warm_up(base, proc.pid)
         for name in names:
             demo, url, cli_args, variants = COMPARISONS[name]
             runs = [cli(demo, cli_args, variants, args.seeds, int(t)) for t in args.cli_threads.split(",")]
@@ -165,6 +152,7 @@ def main() -> int:
                   + (f", {row['redraws_per_s']} redraws/s" if row["redraws_per_s"] else "")
                   + f" | CPU: CLI {c['cpu_s']:.1f} s, app {cpu['trainer_cpu_s']:.1f} s in {cpu['parts']} trainer(s) + "
                   f"{cpu['server_cpu_s']:.1f} s server = x{row['cpu_overhead']:.2f}"
+                  + (f" (browser {cpu['browser_cpu_s']} s)" if args.client == "browser" else "")
                   + f" | load {m['loadavg'][0]}, matmul {m['matmul_gflops']} GFLOP/s", flush=True)
     finally:
         lt.stop_server(proc)

@@ -5,6 +5,7 @@
     python scripts/load_test.py --url http://host:8501 --server-pid 1234   # an existing server
     python scripts/load_test.py --distinct           # every Run asks for a different config
     python scripts/load_test.py --client ws          # no browser: Streamlit's websocket protocol
+    python scripts/load_test.py --client ws --sweep 5,10,20,30,40   # find the knee
 
 Each session (a Playwright browser context in one headless Chromium, Debian's /usr/bin/chromium):
 
@@ -22,17 +23,24 @@ messages a browser sends: open a page with its query string, click Run, rerun th
 fragment every half second) and draws nothing: on a small machine this measures the server
 alone, as when 30 students use their own laptops.
 
-Times are measured from the click on Run (live sessions) or from opening the page (viewers).
+Before the sessions start, one demo page is opened and the trainers left to warm up, as a teacher
+opens the app before class (``--cold`` skips this). Times are measured from the click on Run (live
+sessions) or from opening the page (viewers); the live view's rate is the number of distinct
+training steps a session saw drawn per second between its first frame and its final table.
 The server's resident memory (VmRSS of its process and all its children, from /proc) is
 sampled every 0.5 s, and the CPU time of the server and of the browser is reported, because
 the browser shares the machine with the server: on a small machine the clients' own plotting
 costs CPU the server does not get. Started here, the server gets an empty result cache
 (``$GAN_CLINIC_CACHE`` in a temporary folder), so a second load test does not measure cache hits.
 
-Output: a text summary and ``--json OUT`` (errors, p50/p95 of time to first result and to
-completion, peak RSS, per-session outcomes). Exit status 1 if any session saw an error (an
-exception on a page, a page error, a refused or failed run, a missing result) or did not finish
-within ``--timeout``; 2 if the server could not be started or died.
+Output: a text summary and ``--json OUT`` (errors, p50/p95 of time to first progress, first live
+frame and completion, peak RSS and PSS of the server with its trainers, the CPU of the Streamlit
+process and of training, the server's per-job log, the load average and 1024^2 matmul rate before
+and after, per-session outcomes). ``--sweep 5,10,20,30,40`` runs one test per size and prints the
+knee: the fewest sessions at which p95 Run -> final table is twice that of the smallest size.
+Exit status 1 if any session saw an error (an exception on a page, a page error, a refused or
+failed run, a missing result) or did not finish within ``--timeout``; 2 if the server could not be
+started or died.
 """
 from __future__ import annotations
 
@@ -699,6 +707,8 @@ def run_once(args, n: int) -> tuple[Optional[dict], int]:
                 print(e, file=sys.stderr)
                 return None, 2
             pid = proc.pid
+        if not args.cold:
+            meta["warm_up_s"] = warm_up(base.rstrip("/"), pid)
         sampler = Sampler(pid)
         sampler.start()
         try:
@@ -726,6 +736,26 @@ def run_once(args, n: int) -> tuple[Optional[dict], int]:
         return result, 1
     log_path.unlink(missing_ok=True)
     return result, 0
+
+
+def warm_up(base: str, server_pid: Optional[int], timeout: float = 180.0) -> float:
+    """Open a demo page once, as the teacher does before class: that starts the trainers' zygote
+    (torch imported, every demo warmed up once); wait until it is idle. Returns the seconds it took."""
+    async def visit():
+        async with WsStudent(base) as c:
+            await c.open("oscillation", "", timeout)
+
+    t0 = time.monotonic()
+    asyncio.run(visit())
+    last = None
+    while server_pid and time.monotonic() - t0 < timeout:
+        kids = [p for p in process_tree(server_pid) if p != server_pid]
+        cpu = cpu_seconds(kids)
+        if kids and last is not None and cpu - last < 0.05:
+            break
+        last = cpu
+        time.sleep(1.0)
+    return round(time.monotonic() - t0, 1)
 
 
 def knee(rows: list[dict], key: str = "run_completion_s") -> Optional[int]:
@@ -756,6 +786,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, help="$GAN_CLINIC_WORKERS for the server started here")
     ap.add_argument("--worker-nice", type=int, help="$GAN_CLINIC_WORKER_NICE for the server started here")
+    ap.add_argument("--cold", action="store_true", help="start the sessions on a server nobody has opened a demo "
+                    "page on yet (default: open one first and wait for the trainers to warm up, as before a class)")
     ap.add_argument("--json", help="write the summary and per-session outcomes here")
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
