@@ -5,7 +5,6 @@ shipped result shows at once for the defaults, anything else runs through the sh
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import statistics
@@ -95,8 +94,8 @@ def draw(frames: dict, curves: dict, step_text: str) -> None:
     for col, v in zip(cols, pair):
         f = frames.get(v)
         view = (f or {}).get("view") or ((-1.6, max(1.6, cfg.offset + 1.2) if scenario == "stall" else 1.6), (-1.6, 1.6))
-        col.plotly_chart(gp.plane_figure(real, f, f"{labels[v]}: {status(f, step_text)}", colors[v], scale, view),
-                         width="stretch", key=f"plane_{v}")
+        live.chart(col, f"plane_{v}", lambda f=f, v=v, view=view: gp.plane_figure(
+            real, f, f"{labels[v]}: {status(f, step_text)}", colors[v], scale, view))
         if f and f["arrows"]["x"]:
             mags = [math.hypot(u, w) for u, w in zip(f["arrows"]["u"], f["arrows"]["v"])]
             col.markdown(f"Median arrow ‖−∇ₓℓ‖ = **{statistics.median(mags):.2g}**"
@@ -107,22 +106,21 @@ def draw(frames: dict, curves: dict, step_text: str) -> None:
                    "(sigmoid of D's output; least squares and the critic output raw scores, plotted raw below).")
     g1, g2 = st.columns(2)
     norms = {labels[v]: (c["step"][1:], c["grad_norm"][1:]) for v, c in curves.items() if v in pair and c["step"]}
-    g1.plotly_chart(gp.lines_figure(norms, {labels[v]: colors[v] for v in pair},
-                                    "‖∇θ L_G‖ per step (geometric mean over live seeds)", "‖∇θ L_G‖", log_y=True),
-                    width="stretch", key="norms")
+    live.chart(g1, "norms", lambda: gp.lines_figure(norms, {labels[v]: colors[v] for v in pair},
+                                                    "‖∇θ L_G‖ per step (geometric mean over live seeds)",
+                                                    "‖∇θ L_G‖", log_y=True))
     if scenario == "stall":
         d = {f"{labels[v]}: D({k})": (c["step"], c[f"d_{k}"]) for v, c in curves.items() if v in pair
              for k in ("real", "fake")}
         dcol = {f"{labels[v]}: D({k})": colors[v] for v in pair for k in ("real", "fake")}
         dash = {f"{labels[v]}: D(fake)": "dot" for v in pair}
-        g2.plotly_chart(gp.lines_figure(d, dcol, "D on real (solid) and generated (dotted) samples, mean over seeds",
-                                        "D(x)", dashes=dash),
-                        width="stretch", key="d_out")
+        live.chart(g2, "d_out", lambda: gp.lines_figure(
+            d, dcol, "D on real (solid) and generated (dotted) samples, mean over seeds", "D(x)", dashes=dash))
     else:
         loss = {labels[v]: (c["step"][1:], c["d_loss"][1:]) for v, c in curves.items() if v in pair and c["step"]}
-        g2.plotly_chart(gp.lines_figure(loss, {labels[v]: colors[v] for v in pair},
-                                        "D's loss (mean over live seeds): it explodes before the NaN", "D loss",
-                                        log_y=True), width="stretch", key="d_loss")
+        live.chart(g2, "d_loss", lambda: gp.lines_figure(
+            loss, {labels[v]: colors[v] for v in pair}, "D's loss (mean over live seeds): it explodes before the NaN",
+            "D loss", log_y=True))
 
 
 def table(result: dict) -> pd.DataFrame:
@@ -169,8 +167,8 @@ if seeds == 8 and cfg == DEFAULT:
     shipped = live.shipped_result(ins.DEMO_ID, scenario, ins.CODE_VERSION, cfg, fix)
 
 slot = "instability"
-key = (ins.DEMO_ID, ins.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), *pair, seeds)
+job_spec = live.spec(ins, cfg, list(pair), seeds)
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-    live.start(slot, key, lambda on_event, should_stop: ins.run(cfg, list(pair), seeds, on_event, should_stop))
+    live.start(slot, job_spec)
 
-live.show(slot, key, draw, show_result, shipped, seeds, fix, fmt="{}")
+live.show(slot, job_spec, draw, show_result, shipped, seeds, fix, fmt="{}")

@@ -77,17 +77,16 @@ def draw(frames: dict, curves: dict, step_text: str) -> None:
     cols = st.columns(2)
     for col, v in zip(cols, (FAILURE, fix)):
         f = frames.get(v) or {}
-        col.plotly_chart(plots2d.samples_figure(real, f.get("samples"), f.get("heatmap"),
-                                                f"{labels[v]} {step_text}", colors[v], lim),
-                         width="stretch", key=f"scatter_{v}")
+        live.chart(col, f"scatter_{v}", lambda f=f, v=v: plots2d.samples_figure(
+            real, f.get("samples"), f.get("heatmap"), f"{labels[v]} {step_text}", colors[v], lim))
     k = len(mu)
     named = {labels[v]: curves.get(v) for v in (FAILURE, fix)}
     line_colors = {labels[v]: colors[v] for v in (FAILURE, fix)}
     m1, m2 = st.columns(2)
-    m1.plotly_chart(plots2d.curves_figure(named, "modes", f"Modes captured (of {k}), mean over seeds",
-                                          line_colors, hline=k), width="stretch", key="curve_modes")
-    m2.plotly_chart(plots2d.curves_figure(named, "hq_fraction", "High-quality fraction, mean over seeds",
-                                          line_colors, hline=0.5), width="stretch", key="curve_hq")
+    live.chart(m1, "curve_modes", lambda: plots2d.curves_figure(
+        named, "modes", f"Modes captured (of {k}), mean over seeds", line_colors, hline=k))
+    live.chart(m2, "curve_hq", lambda: plots2d.curves_figure(
+        named, "hq_fraction", "High-quality fraction, mean over seeds", line_colors, hline=0.5))
 
 
 def table(result: dict) -> pd.DataFrame:
@@ -135,12 +134,12 @@ if seeds == 8 and cfg == mc.resolve(dataclasses.replace(DEFAULT, dataset=cfg.dat
     shipped = live.shipped_result(mc.DEMO_ID, cfg.dataset, mc.CODE_VERSION, cfg, fix)
 
 slot = "mode_collapse"
-key = (mc.DEMO_ID, mc.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)
+job_spec = live.spec(mc, cfg, [FAILURE, fix], seeds)
 if fix in ("unrolled", "wgan_gp"):
     st.caption(f"{labels[fix]} costs 5–8× a plain GAN step (look-ahead / critic steps with a penalty): a live "
                "run takes minutes on a laptop CPU, while the shipped result for the defaults is instant.")
 run_clicked = st.button("▶ Run live" if shipped else "▶ Run", type="primary")
 if run_clicked:
-    live.start(slot, key, lambda on_event, should_stop: mc.run(cfg, [FAILURE, fix], seeds, on_event, should_stop))
+    live.start(slot, job_spec)
 
-live.show(slot, key, draw, show_result, shipped, seeds, fix)
+live.show(slot, job_spec, draw, show_result, shipped, seeds, fix)

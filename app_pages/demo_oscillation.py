@@ -8,7 +8,6 @@ its value, possibly out of this page's range, into this one.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pandas as pd
@@ -106,13 +105,12 @@ def draw(frames: dict, curves: dict, step_text: str) -> None:
     cols = st.columns(2)
     for col, v in zip(cols, (FAILURE, fix)):
         f = frames.get(v) or {}
-        col.plotly_chart(plots2d.samples_figure(real, f.get("samples"), f.get("heatmap"),
-                                                f"{labels[v]} {step_text}", colors[v], 1.6),
-                         width="stretch", key=f"scatter_{v}")
-    st.plotly_chart(distance_figure(curves), width="stretch", key="curve_sw")
+        live.chart(col, f"scatter_{v}", lambda f=f, v=v: plots2d.samples_figure(
+            real, f.get("samples"), f.get("heatmap"), f"{labels[v]} {step_text}", colors[v], 1.6))
+    live.chart(st, "curve_sw", lambda: distance_figure(curves))
     cols = st.columns(2)
     for col, v in zip(cols, (FAILURE, fix)):
-        col.plotly_chart(d_figure(curves.get(v), v), width="stretch", key=f"curve_d_{v}")
+        live.chart(col, f"curve_d_{v}", lambda v=v: d_figure(curves.get(v), v))
 
 
 def table(result: dict) -> pd.DataFrame:
@@ -157,8 +155,8 @@ if seeds == 8 and cfg == DEFAULT:
     shipped = live.shipped_result(osc.DEMO_ID, "default", osc.CODE_VERSION, cfg, fix)
 
 slot = osc.DEMO_ID
-key = (osc.DEMO_ID, osc.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)
+job_spec = live.spec(osc, cfg, [FAILURE, fix], seeds)
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-    live.start(slot, key, lambda on_event, should_stop: osc.run(cfg, [FAILURE, fix], seeds, on_event, should_stop))
+    live.start(slot, job_spec)
 
-live.show(slot, key, draw, show_result, shipped, seeds, fix)
+live.show(slot, job_spec, draw, show_result, shipped, seeds, fix)

@@ -8,7 +8,6 @@ control is in the URL; keys carry a ``tp_`` prefix so another page's ``steps`` n
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -90,6 +89,17 @@ def mosaic(grid: list | None, cols: int = 6, scale: int = 4) -> np.ndarray:
     return out.repeat(scale, 0).repeat(scale, 1)
 
 
+def png(image: np.ndarray) -> bytes:
+    """A mosaic as PNG bytes: encoded once per live frame, not once per watcher."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def modality_line(metrics: list | None) -> str:
     """Seed 0's modality histogram in words."""
     if not metrics:
@@ -104,7 +114,7 @@ def draw(frames: dict, curves: dict, step_text: str, real: dict | None = None) -
     for col, v in zip(cols, (FAILURE, fix)):
         f = frames.get(v) or {}
         col.markdown(f"**{labels[v]}** {step_text}")
-        col.image(mosaic(f.get("grid")), width="stretch", clamp=True)
+        col.image(live.shared(f"grid_{v}", lambda f=f: png(mosaic(f.get("grid")))), width="stretch")
         col.caption(f"Seed 0: {modality_line(f.get('metrics'))}")
     real = real or REAL
     cols[2].markdown("**Real patches** (training set)")
@@ -113,14 +123,14 @@ def draw(frames: dict, curves: dict, step_text: str, real: dict | None = None) -
     named = {labels[v]: curves.get(v) for v in (FAILURE, fix)}
     lc = {labels[v]: colors[v] for v in (FAILURE, fix)}
     m = st.columns(4)
-    m[0].plotly_chart(plots2d.curves_figure(named, "modes", "Modalities covered (of 5)", lc, hline=5), width="stretch",
-                      key="tp_curve_modes")
-    m[1].plotly_chart(plots2d.curves_figure(named, "reverse_kl", "Reverse KL to the uniform mix", lc, hline=0),
-                      width="stretch", key="tp_curve_kl")
-    m[2].plotly_chart(plots2d.curves_figure(named, "diversity", "Intra-modality SSIM (real: dotted)", lc,
-                                            hline=real["diversity"]), width="stretch", key="tp_curve_ssim")
-    m[3].plotly_chart(plots2d.curves_figure(named, "frechet_classifier", "Fréchet distance, classifier features", lc,
-                                            hline=real["frechet_classifier"]), width="stretch", key="tp_curve_fd")
+    live.chart(m[0], "tp_curve_modes", lambda: plots2d.curves_figure(named, "modes", "Modalities covered (of 5)", lc,
+                                                                     hline=5))
+    live.chart(m[1], "tp_curve_kl", lambda: plots2d.curves_figure(named, "reverse_kl", "Reverse KL to the uniform mix",
+                                                                  lc, hline=0))
+    live.chart(m[2], "tp_curve_ssim", lambda: plots2d.curves_figure(
+        named, "diversity", "Intra-modality SSIM (real: dotted)", lc, hline=real["diversity"]))
+    live.chart(m[3], "tp_curve_fd", lambda: plots2d.curves_figure(
+        named, "frechet_classifier", "Fréchet distance, classifier features", lc, hline=real["frechet_classifier"]))
 
 
 @st.cache_data(show_spinner=False)
@@ -207,10 +217,10 @@ if cfg == DEFAULT:
     shipped = live.shipped_result(tp.DEMO_ID, scenario, tp.CODE_VERSION, cfg, fix)
 
 slot = tp.DEMO_ID
-key = (tp.DEMO_ID, tp.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), FAILURE, fix, seeds)
+job_spec = live.spec(tp, cfg, [FAILURE, fix], seeds)
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-    live.start(slot, key, lambda on_event, should_stop: tp.run(cfg, [FAILURE, fix], seeds, on_event, should_stop))
+    live.start(slot, job_spec)
 
-live.show(slot, key, draw, show_result, shipped, seeds, fix)
+live.show(slot, job_spec, draw, show_result, shipped, seeds, fix)
 if shipped is not None and live.current_job(slot) is None:
     fresh_patches()

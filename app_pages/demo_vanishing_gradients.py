@@ -75,8 +75,8 @@ def draw(curves: dict, note: str) -> None:
     cols = st.columns(2)
     for col, v in zip(cols, shown):
         c = have[v] or {"step": [], "grad_norm": [], "accuracy": []}
-        col.plotly_chart(gp.norm_figure(c["step"], c["grad_norm"], f"{labels[v]} {note}", LOSS_COLORS[v], yr,
-                                        "discriminator iteration"), width="stretch", key=f"norm_{v}")
+        live.chart(col, f"norm_{v}", lambda c=c, v=v: gp.norm_figure(
+            c["step"], c["grad_norm"], f"{labels[v]} {note}", LOSS_COLORS[v], yr, "discriminator iteration"))
         if c["step"]:
             first = statistics.median(s[0] for s in c["grad_norm"])
             last = statistics.median(s[-1] for s in c["grad_norm"])
@@ -86,10 +86,10 @@ def draw(curves: dict, note: str) -> None:
                          f"at iteration {c['step'][-1]}; D's accuracy **{acc:.3f}**.")
     acc = {labels[v]: (have[v]["step"], [statistics.mean(a) for a in zip(*have[v]["accuracy"])])
            for v in shown if have[v] and have[v]["step"]}
-    st.plotly_chart(gp.lines_figure(acc, {labels[v]: LOSS_COLORS[v] for v in shown},
-                                    "D's accuracy on held-out real and generated samples (mean over seeds)",
-                                    "accuracy", height=240, xtitle="discriminator iteration"),
-                    width="stretch", key="accuracy")
+    live.chart(st, "accuracy", lambda: gp.lines_figure(
+        acc, {labels[v]: LOSS_COLORS[v] for v in shown},
+        "D's accuracy on held-out real and generated samples (mean over seeds)", "accuracy", height=240,
+        xtitle="discriminator iteration"))
 
 
 def table(result: dict) -> pd.DataFrame:
@@ -149,12 +149,16 @@ if seeds == 8 and cfg == dataclasses.replace(DEFAULT, dataset=cfg.dataset):
     shipped = live.shipped_result(vg.DEMO_ID, cfg.dataset, vg.CODE_VERSION, cfg)
 
 slot = "vanishing_gradients"
-key = (vg.DEMO_ID, vg.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), *shown, seeds)
+# one group per discriminator kind: losses measured against the same D train together
+kinds: dict = {}
+for v in shown:
+    kinds.setdefault(vg.VARIANTS[v][1], []).append(v)
+job_spec = live.spec(vg, cfg, list(shown), seeds, groups=list(kinds.values()))
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-    live.start(slot, key, lambda on_event, should_stop: vg.run(cfg, list(shown), seeds, on_event, should_stop))
+    live.start(slot, job_spec)
 
 job = live.current_job(slot)
-if job is not None and job.key != key:
+if job is not None and job.key != job_spec.key:
     job = None  # the controls changed since that run
 
 
@@ -168,13 +172,17 @@ def draw_live(event):
 if job is not None and not job.done:
     live.watch(slot, draw_live)
 elif job is not None and job.state == "done":
-    show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on {job.result['device']}.")
+    with live.frame(("result", job.id)):  # figures built once for every watcher of this job
+        show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "
+                                f"{job.result['device']}.")
 elif job is not None and job.state == "failed":
     st.error(f"The run failed: {job.error}")
 elif shipped is not None:
-    show_result({**shipped, "variants": {v: shipped["variants"][v] for v in (*shown, *[
-        v for v in vg.VARIANTS if v not in shown])}}, "Shipped result for the default settings (press Run live to "
-                "reproduce the two losses above).")
+    with live.frame(("shipped", job_spec.key)):  # ...and once for every session viewing the default
+        show_result({**shipped, "variants": {v: shipped["variants"][v] for v in (*shown, *[
+            v for v in vg.VARIANTS if v not in shown])}}, "Shipped result for the default settings (press Run live "
+                    "to reproduce the two losses above).")
 else:
-    draw({}, "")
+    with live.frame(("empty", job_spec.key)):
+        draw({}, "")
     st.caption("Press Run to train the discriminator live.")

@@ -1,6 +1,6 @@
 """The load test at CI size: scripts/load_test.py with 3 concurrent sessions (one viewing the
 shipped result, two pressing Run) against its own server, once with browser clients and once with
-websocket-protocol clients; every session must get its result.
+websocket-protocol clients; every session must get its result, trained outside the server process.
 
 The full size (30 sessions) is run on demand: ``python scripts/load_test.py`` (README, "Classroom
 use"). Times are not asserted here: on a shared CI machine they say more about the neighbours.
@@ -42,3 +42,6 @@ def test_three_sessions_all_get_their_result(tmp_path, client):
     assert all(s["first_result_s"] <= s["completion_s"] for s in runs)
     assert all(s["first_progress_s"] is not None for s in runs)  # the queue answered at once
     assert r["server_alive_after"] and r["server_rss_mb"]["peak"] > 0
+    # training ran outside the Streamlit process (a zygote and its trainers), and every job ended done
+    assert r["server_processes"] >= 2
+    assert r["jobs"]["jobs"] >= 1 and r["jobs"]["states"] == {"done": r["jobs"]["jobs"]}, r["jobs"]
