@@ -181,20 +181,22 @@ label = {"a": f"A: {make_recipe(text_a).label()}", "b": f"B: {make_recipe(text_b
 
 
 def draw(frames: dict, curves: dict, step_text: str) -> None:
+    """A and B side by side (samples over D's map), then metric curves; the figures are built once per
+    job event and shared by every watcher (live.chart)."""
     cols = st.columns(2)
     for col, v in zip(cols, ("a", "b")):
         f = frames.get(v) or {}
-        col.plotly_chart(plots2d.samples_figure(real, f.get("samples"), f.get("heatmap"), f"{label[v]} {step_text}",
-                                                COLORS[v], lim), width="stretch", key=f"lab_scatter_{v}", config=PNG)
+        live.chart(col, f"lab_scatter_{v}", lambda f=f, v=v: plots2d.samples_figure(
+            real, f.get("samples"), f.get("heatmap"), f"{label[v]} {step_text}", COLORS[v], lim), config=PNG)
     named = {label[v]: curves.get(v) for v in ("a", "b")}
     colors = {label[v]: COLORS[v] for v in ("a", "b")}
     m1, m2, m3 = st.columns(3)
-    m1.plotly_chart(plots2d.curves_figure(named, "modes", f"Modes covered (of {tb.k})", colors, hline=tb.k),
-                    width="stretch", key="lab_modes", config=PNG)
-    m2.plotly_chart(plots2d.curves_figure(named, "w1", "Distance to the data (sliced W1)", colors, log_y=True),
-                    width="stretch", key="lab_w1", config=PNG)
-    m3.plotly_chart(plots2d.curves_figure(named, "hq_fraction", "High-quality fraction", colors, hline=0.5),
-                    width="stretch", key="lab_hq", config=PNG)
+    live.chart(m1, "lab_modes", lambda: plots2d.curves_figure(named, "modes", f"Modes covered (of {tb.k})", colors,
+                                                              hline=tb.k), config=PNG)
+    live.chart(m2, "lab_w1", lambda: plots2d.curves_figure(named, "w1", "Distance to the data (sliced W1)", colors,
+                                                           log_y=True), config=PNG)
+    live.chart(m3, "lab_hq", lambda: plots2d.curves_figure(named, "hq_fraction", "High-quality fraction", colors,
+                                                           hline=0.5), config=PNG)
 
 
 def per_seed_table(result: dict) -> pd.DataFrame:
@@ -262,7 +264,7 @@ def shipped_for_preset() -> dict | None:
 
 shipped = shipped_for_preset()
 slot = "lab"
-key = (lab.DEMO_ID, lab.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), "a", "b", seeds)
+job_spec = live.spec(lab, cfg, ["a", "b"], seeds)  # A and B are independent: a lone job trains them apart
 if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-    live.start(slot, key, lambda on_event, should_stop: lab.run(cfg, ["a", "b"], seeds, on_event, should_stop))
-live.show(slot, key, draw, show_result, shipped, seeds, "b")
+    live.start(slot, job_spec)
+live.show(slot, job_spec, draw, show_result, shipped, seeds, "b")
