@@ -25,7 +25,7 @@ from engine.metrics import mean_sd
 from engine.options import make_recipe
 from engine.train import torch_threads
 
-from .presets import PRESETS, SCENARIOS, holds
+from .presets import CLAIMS, PRESETS, SCENARIOS, holds
 
 DEMO_ID = "lab"
 CODE_VERSION = "lab/1"
@@ -53,7 +53,8 @@ class Config:
     device: str = field(default="auto", metadata=bounded(help="auto (CUDA if present) or cpu", choices=("auto", "cpu")))
 
 
-VARIANTS = {"a": "Recipe A", "b": "Recipe B", **{p: f"Preset: {p}" for p in PRESETS}}
+VARIANTS = {"a": "Recipe A", "b": "Recipe B", **{f"plain@{s}": f"Plain GAN ({sc.title.lower()})" for s, sc in SCENARIOS.items()},
+            **{p: f"Preset: {p}" for p in PRESETS}}
 
 
 def settings(cfg: Config, scenario: Optional[str] = None) -> engine_lab.Settings:
@@ -100,6 +101,8 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
     for v in variants:
         if v in ("a", "b"):
             jobs.setdefault(cfg.scenario, {})[v] = getattr(cfg, v)
+        elif v.startswith("plain@"):
+            jobs.setdefault(v.split("@", 1)[1], {})[v] = ""
         else:
             p = PRESETS[v]
             jobs.setdefault(p.scenario, {})[f"plain@{p.scenario}"] = ""
@@ -125,6 +128,16 @@ def run(cfg: Config, variants: list[str], seeds: int = 8, on_event=None, should_
     out["stopped"] = stopped
     out["wall_time_s"] = time.perf_counter() - t0
     return out
+
+
+def success(result: dict, variant: str, kind: str) -> list[bool]:
+    """The demo contract's per-seed claim: a plain GAN (``plain@<scenario>``, or ``a``) shows its
+    scenario's failure; a preset (or ``b``) undoes it, paired by seed with its scenario's plain GAN."""
+    v = result["variants"][variant]
+    if variant.startswith("plain@") or variant == "a":
+        fail_ok, _ = CLAIMS[v["scenario"]]
+        return [fail_ok(r) for r in v["per_seed"]]
+    return claims(result, variant)[1]
 
 
 def claims(result: dict, fix: str, failure: Optional[str] = None) -> tuple[list[bool], list[bool]]:

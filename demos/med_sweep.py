@@ -68,7 +68,7 @@ def table(result: dict) -> str:
 
 
 def write_doc(demo_id: str, result: dict) -> None:
-    start, end = f"<!-- sweep:{demo_id} -->", f"<!-- /sweep:{demo_id} -->"
+    start, end = f"<!-- med-sweep:{demo_id} -->", f"<!-- /med-sweep:{demo_id} -->"
     text = DOC.read_text() if DOC.exists() else "# GAN failures and fixes on medical images: sweeps\n"
     block = f"{start}\n{table(result)}\n{end}"
     if start in text:

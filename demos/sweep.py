@@ -284,6 +284,9 @@ ADAPTERS: dict[str, Adapter] = {
     "dirac": Adapter(lambda m: {v for v, ok in DIRAC_CONVERGES.items() if not ok}, lambda m, c, v: c["update"],
                      lambda m, r, v, role: [(r["variants"][v]["outcome"] == "converges") == DIRAC_CONVERGES[v]],
                      seeded=False),
+    "lab": Adapter(lambda m: {v for v in m.VARIANTS if v.startswith("plain@")},
+                   lambda m, c, v: v.split("@", 1)[1] if "@" in v else (m.PRESETS[v].scenario if v in m.PRESETS else c["scenario"]),
+                   lambda m, r, v, role: m.success(r, v, role)),
     "papers": Adapter(lambda m: {"gan"}, lambda m, c, v: c["dataset"], lambda m, r, v, role: _none(r, v)),
 }
 

@@ -55,7 +55,7 @@ from engine.nets import BatchedMLP, pick_device, seed_generator
 from engine.train import torch_threads
 
 DEMO_ID = "vanishing_gradients"
-CODE_VERSION = "vanishing_gradients/2"
+CODE_VERSION = "vanishing_gradients/3"
 Z_DIM = {"ring": 2, "digits": 16}
 EVAL_N = 512
 # D's optimiser: Adam with beta2 = 0.9 (as WGAN-GP's authors) and a learning rate decaying linearly to 0.
@@ -68,7 +68,9 @@ D_BETAS = (0.5, 0.9)
 @dataclass(frozen=True)
 class Config:
     dataset: str = field(default="ring", metadata=bounded(help="ring of 8 Gaussians or 8x8 digits", choices=("ring", "digits")))
-    steps: int = field(default=1000, metadata=bounded(10, 20000, "discriminator iterations against the frozen G"))
+    # 2,000, not 1,000: on fresh seeds 2000-2031 the saturating drop at 1,000 was as small as 145x (the
+    # bar is 100x, and a reviewer's machine saw 7 of 8); at 2,000 the smallest was 344x (docs)
+    steps: int = field(default=2000, metadata=bounded(10, 20000, "discriminator iterations against the frozen G"))
     record_every: int = field(default=10, metadata=bounded(1, 1000, "iterations between gradient measurements"))
     g_steps: int = field(default=0, metadata=bounded(0, 5000, "plain-GAN steps that train G before it is frozen (0: untrained)"))
     batch: int = field(default=128, metadata=bounded(8, 1024, "samples per discriminator step"))
