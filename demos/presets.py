@@ -139,12 +139,18 @@ PRESETS: dict[str, Preset] = {p.id: p for p in [
     _p("weight_averaging", "oscillation", "ema.beta=0.99"),
     _p("instance_noise", "oscillation", "instance_noise"),
     _p("consensus_optimisation", "oscillation", "consensus"),
-    _p("extragradient", "oscillation", "extragradient"),
-    _p("optimistic_gradient", "oscillation", "optimistic"),
+    _p("extragradient", "oscillation", "extragradient",
+       "Extragradient evaluates both players at the same point (simultaneous), unlike the plain GAN's "
+       "alternating steps: at this step size the simultaneous scheme it builds on runs away, and the "
+       "extrapolation does not hold it."),
+    _p("optimistic_gradient", "oscillation", "optimistic", "Simultaneous updates, as in the paper."),
     _p("historical_averaging", "oscillation", "historical_averaging"),
     _p("locally_stable_gradient_regulariser", "oscillation", "local_stability"),
     _p("noise_regularisation", "oscillation", "roth"),
-    _p("early_stopping", "oscillation", "early_stopping"),
+    _p("early_stopping", "oscillation", "early_stopping",
+       "The result is the kept snapshot, which moves only when a better one appears: its small late "
+       "fluctuation is partly by construction; its late distance (nearer the data than the plain GAN's "
+       "last iterates) is the part that measures the technique."),
     _p("critic_update_ratio", "oscillation", "n_critic"),
     _p("began", "oscillation", "began"),
     _p("negative_momentum", "oscillation", "negative_momentum"),
