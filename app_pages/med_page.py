@@ -6,7 +6,6 @@ same controls; app_pages/common.forget_other_pages_widgets drops one page's valu
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from types import ModuleType
 
@@ -212,8 +211,7 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     shipped = live.shipped_result(mod.DEMO_ID, "default", med_gan.CODE_VERSION, cfg, fix) if cfg == DEFAULT else None
     if shipped is not None and failure not in shipped["variants"]:
         shipped = None
-    key = (mod.DEMO_ID, med_gan.CODE_VERSION, json.dumps(dataclasses.asdict(cfg), sort_keys=True), failure, fix, seeds)
+    job_spec = live.spec(mod, cfg, [failure, fix], seeds)  # failure and fix are independent: may train apart
     if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
-        live.start(mod.DEMO_ID, key, lambda on_event, should_stop: mod.run(cfg, [failure, fix], seeds, on_event,
-                                                                           should_stop, threads=1))
-    live.show(mod.DEMO_ID, key, draw, show_result, shipped, seeds, fix)
+        live.start(mod.DEMO_ID, job_spec)
+    live.show(mod.DEMO_ID, job_spec, draw, show_result, shipped, seeds, fix)
