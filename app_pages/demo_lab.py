@@ -245,7 +245,11 @@ def show_result(result: dict, origin: str) -> None:
 
 def shipped_for_preset() -> dict | None:
     """The preset's shipped result, as an A/B result, when the view is exactly the preset's defaults."""
-    if not preset or seeds != 8 or cfg != lab.Config(scenario=PRESETS[preset].scenario, a="", b=PRESETS[preset].recipe):
+    def canon(c):  # a recipe's text may spell a default out (ttur.ratio=0.1 = ttur): compare canonical forms
+        return dataclasses.replace(c, a=make_recipe(c.a).to_text(), b=make_recipe(c.b).to_text())
+
+    if not preset or seeds != 8 or canon(cfg) != canon(lab.Config(scenario=PRESETS[preset].scenario, a="",
+                                                                   b=PRESETS[preset].recipe)):
         return None
     from engine import pretrained
 

@@ -63,3 +63,18 @@ def test_a_small_live_run_reaches_its_table_and_downloads():
     assert at.dataframe, texts(at)
     assert "Live run" in texts(at)
     assert len(at.get("download_button")) == 2
+
+
+def test_every_technique_demo_opens_with_its_shipped_rate():
+    """Each of the taxonomy's lab links opens the lab on its preset, with the shipped result and the
+    seeds its claim held in, no exception and no warning about the link."""
+    from demos.presets import PRESETS
+
+    for pid in PRESETS:
+        at = AppTest.from_file(PAGE, default_timeout=90)
+        at.query_params["variant"] = pid
+        at.run()
+        assert not at.exception, pid
+        t = texts(at)
+        assert "Technique demo" in t and "B undoes it in" in t, (pid, t[:300])
+        assert not any("Unknown technique demo" in w.value for w in at.warning), pid
