@@ -20,9 +20,14 @@ PAGE_KEYS: dict[str, dict[str, str]] = {
                        "fast_lr_d": "tp_fast_lr_d", "pack": "tp_pack"},
     "dirac": {"update": "update", "h": "h", "steps": "steps", "n_disc": "n_disc", "gamma": "gamma",
               "sigma": "sigma", "clip": "clip", "lam": "lam", "ttur_ratio": "ttur_ratio"},
+    # a technique preset opens the lab on itself; its scenario comes with it (the preset sets A and B)
+    "lab": {"scenario": "scenario"},
+    "brain_mri": {"steps": "med_steps", "lr_g": "med_lr_g", "lr_d": "med_lr_d"},
+    "modalities": {"steps": "med_steps", "lr_g": "med_lr_g", "lr_d": "med_lr_d"},
 }
 # the pages that always show the failure beside a fix: a failure row opens its testbed's default fix
-DEFAULT_FIX = {"mode_collapse": "pacgan", "oscillation": "r1", "vanishing_gradients": "nonsaturating"}
+DEFAULT_FIX = {"mode_collapse": "pacgan", "oscillation": "r1", "vanishing_gradients": "nonsaturating",
+               "brain_mri": "batchnorm", "modalities": "batchnorm"}
 # config fields that only say how the run is observed or where: nothing to carry
 NOT_SETTINGS = {"seed", "device", "eval_every", "frame_every", "record_every", "arrows", "eval_samples"}
 
@@ -45,6 +50,11 @@ def demo_link(demo: str, variant: str, role: str, config: dict, varied: set[str]
         start = config.get("start")
         if isinstance(start, (list, tuple)) and len(start) == 2:
             params["theta0"], params["psi0"] = _url_value(float(start[0])), _url_value(float(start[1]))
+    elif demo == "lab" and variant.startswith("plain@"):  # the plain GAN of a scenario: its first preset
+        from demos.presets import PRESETS
+
+        scenario = variant.split("@", 1)[1]
+        params["variant"] = next(p for p, x in PRESETS.items() if x.scenario == scenario)
     elif role == "failure" and demo in DEFAULT_FIX:
         params["variant"] = DEFAULT_FIX[demo]
     else:  # tissue_patches and instability open a failure's scenario with its default fix themselves

@@ -78,6 +78,58 @@ def write_doc(demo_id: str, result: dict) -> None:
     DOC.write_text(text)
 
 
+def evidence_rows(demo_id: str, result: dict) -> list[dict]:
+    """The sweep as rows of the evidence table (demos.sweep's columns: one per variant and seed), so
+    the Evidence page's technique x testbed matrix holds the medical demos beside the others."""
+    import socket
+
+    from .sweep import _scalar
+
+    rows = []
+    config = json.dumps(result["config"], sort_keys=True)
+    for v, r in result["variants"].items():
+        role = "failure" if v == med_gan.FAILURE else "fix"
+        claims = med_gan.success(result, v, role)
+        for i, (s, p) in enumerate(zip(r.get("seeds", result["seeds"]), r["per_seed"])):
+            d = r["diverged_at"][i] if i < len(r.get("diverged_at", [])) else None
+            rows.append({"sweep": f"evidence_{demo_id}", "key": f"{demo_id}-{v}", "demo": demo_id, "variant": v,
+                         "label": r["label"], "role": role, "testbed": result["kind"], "point": "{}",
+                         "config": config, "seed": int(s), "claim": bool(claims[i]), "error": "",
+                         "code_version": result["code_version"], "host": socket.gethostname(),
+                         # one run per variant: the variant's run is the sweep's cell
+                         "cell_wall_s": r.get("wall_time_s"), "cell_cpu_s": None, "variant_wall_s": r.get("wall_time_s"),
+                         "note": "", **({"m_diverged_at": float(d)} if d else {}),
+                         **{f"m_{k}": _scalar(x) for k, x in p.items() if x is None or isinstance(x, (int, float))}})
+    return rows
+
+
+def write_evidence(demo_id: str, result: dict, out: Path = ROOT / "docs" / "sweeps") -> Path:
+    """``out/evidence_<demo>.parquet`` (+ .csv, .md): the sweep in the evidence table format."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from . import evidence
+    from .sweep import SPEC_META, load_spec
+
+    spec = load_spec(ROOT / "sweeps" / f"evidence_{demo_id}.yaml")  # the notes say how this table was made
+    df = pd.DataFrame(evidence_rows(demo_id, result))
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), SPEC_META: spec.model_dump_json().encode()})
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{spec.name}.parquet"
+    pq.write_table(table, path)
+    df.to_csv(path.with_suffix(".csv"), index=False)
+    md = path.with_suffix(".md")
+    evidence.write_report(spec, df, md)
+    lines = md.read_text(encoding="utf-8").split("\n")
+    lines[2] = (f"Demo `{demo_id}`, seeds from 0 as listed per variant. Table: `{spec.name}.parquet` / `.csv` beside "
+                f"this file. Regenerate: `python -m demos.med_sweep {demo_id} --seeds 16` (trains), then "
+                f"`python -m demos.med_sweep {demo_id} --evidence`; or, on Ray, `python -m demos sweep sweeps/{spec.name}.yaml`.")
+    md.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
 def sweep(demo_id: str, seeds: int, variants: list[str], seed: int = 0, threads: int = 1) -> dict:
     mod = importlib.import_module(f"demos.{demo_id}")
     cfg = med_gan.Config(seed=seed)
@@ -95,6 +147,7 @@ def sweep(demo_id: str, seeds: int, variants: list[str], seed: int = 0, threads:
         write_doc(f"{demo_id}_seed{seed}" if seed else demo_id, result)
         if seed == 0:
             pretrained.save(result, pretrained.path_for(demo_id, "default"))
+            write_evidence(demo_id, result)
         print(f"{demo_id} {v}: {time.time() - t:.0f} s; failure {rate(med_gan.success(result, v, 'failure'))}, "
               f"fix {rate(med_gan.success(result, v, 'fix'))}", flush=True)
     return result
@@ -129,7 +182,12 @@ def main(argv=None) -> None:
     ap.add_argument("--variants", default=",".join(med_gan.VARIANTS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fill-grids", action="store_true", help="only add missing grids to the shipped result")
+    ap.add_argument("--evidence", action="store_true",
+                    help="only write docs/sweeps/evidence_<demo>.parquet from the stored sweep (no training)")
     a = ap.parse_args(argv)
+    if a.evidence:
+        print(write_evidence(a.demo, json.loads((SWEEPS / f"{a.demo}_seed0.json").read_text())))
+        return None
     if a.fill_grids:
         return fill_grids(a.demo)
     sweep(a.demo, a.seeds, [v for v in a.variants.split(",") if v], a.seed, a.threads)

@@ -287,6 +287,10 @@ ADAPTERS: dict[str, Adapter] = {
     "lab": Adapter(lambda m: {v for v in m.VARIANTS if v.startswith("plain@")},
                    lambda m, c, v: v.split("@", 1)[1] if "@" in v else (m.PRESETS[v].scenario if v in m.PRESETS else c["scenario"]),
                    lambda m, r, v, role: m.success(r, v, role)),
+    # the medical demos: the testbed is the image set; the level / modality classifier decides the numbers
+    **{d: Adapter(lambda m: {m.FAILURE}, lambda m, c, v: m.KIND, lambda m, r, v, role: m.success(r, v, role),
+                  data=("pretrained/med_classifier.pt", "pretrained/med_classifier.json"))
+       for d in ("brain_mri", "modalities")},
     "papers": Adapter(lambda m: {"gan"}, lambda m, c, v: c["dataset"], lambda m, r, v, role: _none(r, v)),
 }
 
