@@ -2,7 +2,11 @@
 # GAN Clinic's two entry points; each does all set-up it needs on a fresh machine first.
 #   bash clinic.sh app    install the runtime requirements, then serve the app on http://localhost:8501
 #   bash clinic.sh test   install runtime + test requirements (and Debian's chromium, and iproute2 for
-#                         the Ray test's network namespace), run every test
+#                         the Ray test's network namespace), run every test of the CI suite (two
+#                         pytest-xdist workers: minutes)
+#   bash clinic.sh verify the full statistical verification: the claims-marked tests (image demos'
+#                         claims on 16 fresh seeds) and python -m demos verify (every claim of every
+#                         demo on fresh seeds -> docs/verify.md); about an hour or more on 2 cores
 # Extra arguments go to streamlit (app) or pytest (test).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,7 +38,11 @@ case "${1:-}" in
     exec "$PY" -m streamlit run app.py --server.headless true --browser.gatherUsageStats false "$@" ;;
   test)
     shift; pip_install requirements-dev.txt; need_chromium; need_netns_tools
-    exec "$PY" -m pytest "$@" ;;
+    exec "$PY" -m pytest -n "${GAN_CLINIC_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
+  verify)
+    shift; pip_install requirements-dev.txt
+    "$PY" -m pytest --claims -m claims -p no:cacheprovider
+    exec "$PY" -m demos verify --seeds 16 --jobs 2 "$@" ;;
   *)
-    echo "usage: bash clinic.sh app|test [args]" >&2; exit 2 ;;
+    echo "usage: bash clinic.sh app|test|verify [args]" >&2; exit 2 ;;
 esac

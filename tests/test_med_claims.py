@@ -1,7 +1,8 @@
 """Statistical verification of the medical demos' claimed failure at the default settings, on seeds
-the sweep never used (1000-1015). Slow (about 10 minutes per demo on 2 cores): not in CI; run with
+the sweep never used (1000-1015). Slow (about 5 minutes per demo on 2 cores): the full verification
+tier (``claims`` marker), not CI; run with ``bash clinic.sh verify`` or
 
-    python -m pytest -m slow tests/test_med_claims.py -p no:cacheprovider
+    python -m pytest --claims -m claims tests/test_med_claims.py -p no:cacheprovider
 
 The sweep (docs/medical_gans.md) found the failure in 15/16 seeds (brain) and 16/16 (modalities);
 a conservative rate p = 0.7 (about the one-sided 95 % Clopper-Pearson bound of 15/16) gives
@@ -16,6 +17,7 @@ SEEDS, NEED = 16, 7
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 @pytest.mark.parametrize("mod", [brain_mri, modalities], ids=["brain_mri", "modalities"])
 def test_no_normalisation_collapses_on_unseen_seeds(mod):
     res = mod.run(med_gan.Config(seed=1000), [med_gan.FAILURE, "batchnorm"], SEEDS, threads=1)

@@ -4,7 +4,10 @@ without batch norm; fast_g: the DCGAN with G's learning rate ten times D's) coll
 within modalities, and each fix the scenario claims (``CLAIMED_FIXES``: batch norm; minibatch
 stddev) covers >= 4 of the 5 modalities with reverse KL <= 0.35. Each bar is sized by
 :func:`engine.claims.test_bar` from the rate measured over 24-64 seeds (``MEASURED``), so that the
-test passes on a new machine with probability >= 99 %. About 2 + 4 minutes on 2 cores."""
+test passes on a new machine with probability >= 99 %. About 8 + 9 minutes on 2 cores: the full
+verification tier (``claims`` marker), not CI; run with ``bash clinic.sh verify`` or
+``python -m pytest --claims -m claims``. CI checks the rules and the claimed set below, and
+``python -m demos verify`` re-runs every claim on fresh seeds."""
 import pytest
 
 from demos import tissue_patches as tp
@@ -35,6 +38,7 @@ def test_every_claimed_fix_belongs_to_its_scenario():
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_failure_collapses_and_each_claimed_fix_covers_the_modalities(default_run):
     failure, fixes, res = default_run
     seen = {v: [(p["modes"], round(p["reverse_kl"], 2), p["diversity"]) for p in res["variants"][v]["per_seed"]]
@@ -45,6 +49,7 @@ def test_failure_collapses_and_each_claimed_fix_covers_the_modalities(default_ru
 
 
 @pytest.mark.slow
+@pytest.mark.claims
 def test_each_claimed_fix_is_better_on_every_metric_on_average(default_run):
     failure, fixes, res = default_run
     f = res["variants"][failure]["mean"]
