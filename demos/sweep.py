@@ -287,10 +287,6 @@ ADAPTERS: dict[str, Adapter] = {
     "lab": Adapter(lambda m: {v for v in m.VARIANTS if v.startswith("plain@")},
                    lambda m, c, v: v.split("@", 1)[1] if "@" in v else (m.PRESETS[v].scenario if v in m.PRESETS else c["scenario"]),
                    lambda m, r, v, role: m.success(r, v, role)),
-    # the medical demos: the testbed is the image set; the level / modality classifier decides the numbers
-    **{d: Adapter(lambda m: {m.FAILURE}, lambda m, c, v: m.KIND, lambda m, r, v, role: m.success(r, v, role),
-                  data=("pretrained/med_classifier.pt", "pretrained/med_classifier.json"))
-       for d in ("brain_mri", "modalities")},
     "papers": Adapter(lambda m: {"gan"}, lambda m, c, v: c["dataset"], lambda m, r, v, role: _none(r, v)),
 }
 
@@ -309,6 +305,17 @@ def config_for(mod, demo: str, overrides: dict, first_seed: int):
 
 # ---------------------------------------------------------------------------------------------
 # Cells and their keys
+
+# Adapters added after the shared block above are hashed into their own demos' code versions only
+# (see code_version), so adding a demo leaves the others' versions -- and their finished cells -- as
+# they were. The medical demos: the testbed is the image set; their classifier decides the numbers.
+# extra adapters
+EXTRA_ADAPTERS: dict[str, Adapter] = {
+    d: Adapter(lambda m: {m.FAILURE}, lambda m, c, v: m.KIND, lambda m, r, v, role: m.success(r, v, role),
+               data=("pretrained/med_classifier.pt", "pretrained/med_classifier.json"))
+    for d in ("brain_mri", "modalities")}
+ADAPTERS.update(EXTRA_ADAPTERS)
+# /extra adapters
 
 
 def adapter_for(demo: str) -> Adapter:
@@ -370,6 +377,8 @@ def code_version(demo: str) -> str:
         h.update(rel.encode() + b"\0" + ((ROOT / rel).read_bytes() if (ROOT / rel).is_file() else b"missing") + b"\0")
     text = Path(__file__).read_bytes()
     h.update(text[text.index(b"# What each demo claims"):text.index(b"# Cells and their keys")])
+    if demo in EXTRA_ADAPTERS:
+        h.update(text[text.index(b"# extra adapters"):text.index(b"# /extra adapters")])
     return f"{getattr(mod, 'CODE_VERSION', demo)}+{h.hexdigest()[:12]}"
 
 
