@@ -24,8 +24,17 @@ from engine.claims import claimable  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--verify", help="docs/verify.json from python -m demos verify")
+    ap.add_argument("--sweep", default="docs/sweeps/evidence_lab.parquet",
+                    help="the fresh-seed sweep of every preset (python -m demos sweep sweeps/evidence_lab.yaml)")
     args = ap.parse_args()
     fresh = {}
+    if args.sweep and Path(args.sweep).exists():
+        import pandas as pd
+
+        df = pd.read_parquet(args.sweep)
+        df = df[(df["role"] == "fix") & (df["error"] == "")]
+        for v, g in df.groupby("variant"):
+            fresh[v] = (int(g["claim"].astype(bool).sum()), len(g))
     if args.verify and Path(args.verify).exists():
         for r in json.loads(Path(args.verify).read_text()):
             if r["group"].startswith("lab:"):
