@@ -22,6 +22,7 @@ from demos import lab
 from demos.presets import PRESETS, SCENARIOS
 from engine import testbeds
 from engine.config import ConfigError, from_overrides
+from engine.claims import claimable
 from engine.options import OPTIONS, describe, make_recipe, parse_text
 
 LIVE_MAX_SEEDS, LIVE_MAX_STEPS = 16, 5000
@@ -217,8 +218,15 @@ def show_result(result: dict, origin: str) -> None:
     st.markdown(f"**Claim ({sc.claim_text})** — the failure shows in **{sum(fail)}/{n}** seeds under A; "
                 f"B undoes it in **{sum(fix)}/{n}** seeds.")
     if preset and result.get("_preset_shipped"):
-        st.caption("Measured at the preset's defaults over the shipped seeds; a claim needs >= 90 % of >= 16 "
-                   "seeds (python -m demos verify re-checks it on fresh seeds).")
+        fresh = fresh_rates().get(preset)
+        if fresh:
+            (fk, fn), (k, n_) = fresh
+            verdict = ("**claimed** (>= 90 % of >= 16 seeds)" if claimable(k, n_) and claimable(fk, fn)
+                       else "under the claim bar (>= 90 % of >= 16 seeds): shown as measured")
+            st.markdown(f"On **{n_} fresh seeds** (the evidence sweep, never used to choose the preset): the "
+                        f"failure shows in **{fk}/{fn}**, B undoes it in **{k}/{n_}** — {verdict}.")
+        st.caption("Above: measured at the preset's defaults over the shipped seeds. Fresh seeds: "
+                   "docs/sweeps/evidence_lab.parquet (python -m demos sweep sweeps/evidence_lab.yaml).")
     if sum(fix) < 0.9 * n:
         st.warning(f"Honest note: B meets the scenario's bar in {sum(fix)} of {n} seeds here. It is shown as "
                    "measured: at this scale and these settings the technique does not reliably undo the failure.",
@@ -241,6 +249,23 @@ def show_result(result: dict, origin: str) -> None:
                        "metrics are reported as missing.", icon="💥")
     if result.get("stopped"):
         st.info("This run was stopped early: the numbers are those at the step it reached.", icon="⏹️")
+
+
+@st.cache_data(show_spinner=False)
+def fresh_rates() -> dict:
+    """{preset: ((failure held, of), (fix held, of))} from the fresh-seed sweep of every preset; {}
+    when its table is missing or unreadable (the page then shows the shipped rate alone)."""
+    from demos import evidence
+
+    try:
+        df = evidence.read_table(evidence.TABLES / "evidence_lab.parquet").rows
+    except (ValueError, OSError):
+        return {}
+    df = df[df["error"].fillna("") == ""]
+    count = lambda g: (int(g["claim"].astype(bool).sum()), len(g))  # noqa: E731
+    fail = {v.split("@", 1)[1]: count(g) for v, g in df[df["role"] == "failure"].groupby("variant")}
+    return {v: (fail.get(PRESETS[v].scenario, (0, 0)), count(g)) for v, g in df[df["role"] == "fix"].groupby("variant")
+            if v in PRESETS}
 
 
 def shipped_for_preset() -> dict | None:

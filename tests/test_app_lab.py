@@ -77,4 +77,5 @@ def test_every_technique_demo_opens_with_its_shipped_rate():
         assert not at.exception, pid
         t = texts(at)
         assert "Technique demo" in t and "B undoes it in" in t, (pid, t[:300])
+        assert "fresh seeds" in t and ("claimed" in t or "shown as measured" in t), pid  # the evidence sweep's rate
         assert not any("Unknown technique demo" in w.value for w in at.warning), pid
