@@ -17,6 +17,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common
+from app_pages.figures import shared_figure
 from demos.catalog import CATALOG
 from taxonomy import views as v
 from taxonomy.schema import MODALITIES, Technique
@@ -147,6 +148,11 @@ filters = v.Filters(
 )
 techniques = v.filter_techniques(tax, filters)
 papers = v.papers_frame(tax, techniques, filters)
+
+
+def figure(name: str, build, *extra):
+    """The figure ``name`` for this taxonomy and these filters, built once for every session."""
+    return shared_figure(tax, (name, filters, *extra), build)
 
 # ---------------------------------------------------------------------------------------------
 # Header and notices
@@ -373,7 +379,7 @@ if view == "map":
     left, right = st.columns([1.25, 1], gap="large")  # room for the sunburst at 1366 px
     with left:
         st.plotly_chart(
-            v.sunburst_figure(tax, techniques), key=K_SUNBURST, on_select=on_sunburst, selection_mode="points",
+            figure("sunburst", lambda: v.sunburst_figure(tax, techniques)), key=K_SUNBURST, on_select=on_sunburst, selection_mode="points",
             config={"displaylogo": False}, alt="Sunburst of the taxonomy: challenge, solution family, technique",
         )
         st.caption("Click a sector to open it; click the centre to zoom back out. Each technique sits at "
@@ -382,9 +388,9 @@ if view == "map":
         show_details()
 elif view == "lineage":
     selected_node = v.resolve_node(tax, st.session_state[K_NODE]) if st.session_state[K_NODE] else None
+    lineage_id = selected_node.id if selected_node and selected_node.kind == "technique" else None
     st.plotly_chart(
-        v.lineage_figure(tax, techniques, selected_node.id if selected_node and selected_node.kind == "technique"
-                         else None),
+        figure("lineage", lambda: v.lineage_figure(tax, techniques, lineage_id), lineage_id),
         key=K_LINEAGE, on_select=on_lineage, selection_mode="points", config={"displaylogo": False},
         alt="Lineage of the techniques: an arrow from each technique to those that build on it",
     )
@@ -435,12 +441,13 @@ with tab_p:
             },
         )
 with tab_c:
-    st.plotly_chart(v.challenge_family_figure(tax, techniques), config={"displaylogo": False})
+    st.plotly_chart(figure("challenge_family", lambda: v.challenge_family_figure(tax, techniques)),
+                    config={"displaylogo": False})
     a, b = st.columns(2)
     with a:
-        st.plotly_chart(v.modality_figure(papers), config={"displaylogo": False})
+        st.plotly_chart(figure("modality", lambda: v.modality_figure(papers)), config={"displaylogo": False})
     with b:
-        st.plotly_chart(v.timeline_figure(tax, techniques), config={"displaylogo": False})
+        st.plotly_chart(figure("timeline", lambda: v.timeline_figure(tax, techniques)), config={"displaylogo": False})
 
 # ---------------------------------------------------------------------------------------------
 # Widgets -> URL

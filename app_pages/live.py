@@ -29,6 +29,7 @@ from typing import Callable, Optional
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_pages.figures import FrozenFigure  # noqa: F401 (pages and tests use live.FrozenFigure)
 from demos.catalog import CATALOG
 from engine.jobs import Job, JobSpec, QueueFull, registry as _registry
 
@@ -78,18 +79,6 @@ def poll_interval(watchers: int, cost: Optional[float] = None) -> float:
 
 
 # ---- one live frame per job ----------------------------------------------------------------------
-class FrozenFigure(go.Figure):
-    """A figure whose dict is computed once: ``st.plotly_chart`` then skips Plotly's deep copy and
-    validation, leaving only the JSON serialisation per send."""
-
-    def __init__(self, fig: go.Figure):
-        super().__init__()
-        self._frozen = fig.to_dict()
-
-    def to_dict(self) -> dict:
-        return self._frozen
-
-
 _FRAME: contextvars.ContextVar = contextvars.ContextVar("gan_clinic_live_frame", default=None)
 _frames: collections.OrderedDict = collections.OrderedDict()
 _frames_lock = threading.Lock()
