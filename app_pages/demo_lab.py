@@ -258,14 +258,10 @@ def fresh_rates() -> dict:
     from demos import evidence
 
     try:
-        df = evidence.read_table(evidence.TABLES / "evidence_lab.parquet").rows
-    except (ValueError, OSError):
+        counts = evidence.claim_counts(evidence.TABLES / "evidence_lab.parquet")
+    except ValueError:
         return {}
-    df = df[df["error"].fillna("") == ""]
-    count = lambda g: (int(g["claim"].astype(bool).sum()), len(g))  # noqa: E731
-    fail = {v.split("@", 1)[1]: count(g) for v, g in df[df["role"] == "failure"].groupby("variant")}
-    return {v: (fail.get(PRESETS[v].scenario, (0, 0)), count(g)) for v, g in df[df["role"] == "fix"].groupby("variant")
-            if v in PRESETS}
+    return {v: (counts.get(f"plain@{p.scenario}", (0, 0)), counts[v]) for v, p in PRESETS.items() if v in counts}
 
 
 def shipped_for_preset() -> dict | None:

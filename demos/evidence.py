@@ -98,6 +98,13 @@ def rates(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def claim_counts(path: Path) -> dict[str, tuple[int, int]]:
+    """{variant: (seeds where its claim held, seeds with a claim)} of one sweep table, from
+    :func:`rates`; ValueError naming the file when it is missing or not a sweep table."""
+    r = rates(read_table(Path(path)).rows, ["variant"])
+    return {str(x.variant): (int(x.k), int(x.n)) for x in r.itertuples()}
+
+
 def matrix(tables: list[SweepTable]) -> pd.DataFrame:
     """Long form of the technique x testbed matrix, from every table whose spec's purpose is
     "matrix": one entry per (demo, variant, testbed, point) -- rows are data, not a list here, so

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from demos import lab  # noqa: E402
+from demos import evidence, lab  # noqa: E402
 from demos.presets import PRESETS, SCENARIOS  # noqa: E402
 from engine import pretrained  # noqa: E402
 from engine.claims import claimable  # noqa: E402
@@ -29,12 +29,7 @@ def main() -> None:
     args = ap.parse_args()
     fresh = {}
     if args.sweep and Path(args.sweep).exists():
-        import pandas as pd
-
-        df = pd.read_parquet(args.sweep)
-        df = df[(df["role"] == "fix") & (df["error"] == "")]
-        for v, g in df.groupby("variant"):
-            fresh[v] = (int(g["claim"].astype(bool).sum()), len(g))
+        fresh.update(evidence.claim_counts(args.sweep))
     if args.verify and Path(args.verify).exists():
         for r in json.loads(Path(args.verify).read_text()):
             if r["group"].startswith("lab:"):
