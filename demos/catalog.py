@@ -35,6 +35,8 @@ MED_VARIANTS = {
     "diffaug": "DiffAugment",
     "ada": "Adaptive augmentation (ADA)",
     "ema": "EMA of G's weights",
+    "selfattn": "Self-attention in G and D (SAGAN)",
+    "progressive": "Progressive growing (PGGAN)",
 }
 
 CATALOG: dict[str, DemoInfo] = {

@@ -80,6 +80,8 @@ VARIANTS: dict[str, tuple[str, object]] = {
     "diffaug": ("DiffAugment", lambda c: Setup(diffaug=True)),
     "ada": ("Adaptive augmentation (ADA)", lambda c: Setup(ada=True)),
     "ema": ("EMA of G's weights", lambda c: Setup(ema=c.ema_beta)),
+    "selfattn": ("Self-attention in G and D (SAGAN)", lambda c: Setup(attention=True)),
+    "progressive": ("Progressive growing (PGGAN)", lambda c: Setup(progressive=True)),
 }
 FAILURE = "plain"
 

@@ -10,7 +10,8 @@ One step of a variant (non-saturating loss unless it says otherwise):
     [EMA: G_ema <- beta G_ema + (1 - beta) G]
 
 A is the identity, or DiffAugment / ADA's augmentation (applied to real and fake, for both
-players, differentiable so that G learns through it).
+players, differentiable so that G learns through it). With progressive growing, G, D and the real
+images are at the stage's resolution (:func:`grow_stage`); what is scored is always 32 x 32.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import torch
 
 from engine import losses, med_data
-from engine.image_nets import Discriminator, Generator
+from engine.image_nets import Discriminator, Generator, downsample_real, upsample
 from engine.metrics import mean_sd
 from engine.nets import seed_generator
 from engine.patch_nets import diff_augment
@@ -50,7 +51,15 @@ class Setup:
       every 4 steps from the overfitting heuristic r_t = E[sign(D(x_real))]: p += sign(r_t - 0.6) *
       (4 * batch) / ``Config.ada_images``, clipped to [0, 1] (target 0.6 is the paper's);
     * ``ema`` = beta > 0: images are drawn by an exponential moving average of G's weights
-      (Karras et al. 2018; Yazici et al. 2019), theta_ema <- beta theta_ema + (1 - beta) theta.
+      (Karras et al. 2018; Yazici et al. 2019), theta_ema <- beta theta_ema + (1 - beta) theta;
+    * ``attention``: SAGAN's self-attention block (Zhang et al. 2019) in G and in D at their
+      16 x 16 feature maps (engine/image_nets.SelfAttention; the rest as in the failure: no
+      spectral normalisation, non-saturating loss, one learning rate);
+    * ``progressive``: progressive growing (Karras et al. 2018): G and D start at 8 x 8 and grow to
+      16 x 16, then 32 x 32, each new block faded in linearly; the real images are average-pooled to
+      the current resolution and blended the same way during a fade. Schedule (:func:`grow_stage`):
+      the run's steps in five equal phases, 8 x 8 | fade in 16 | 16 x 16 | fade in 32 | 32 x 32
+      (the paper's equal fade and stabilise phases; 120 steps each at the default 600).
     """
 
     g_norm: str = "none"
@@ -64,7 +73,32 @@ class Setup:
     diffaug: bool = False
     ada: bool = False
     ema: float = 0.0
+    attention: bool = False
+    progressive: bool = False
     loss: str = "nonsaturating"
+
+
+GROW_PHASES = 5  # 8 x 8 | fade to 16 | 16 x 16 | fade to 32 | 32 x 32
+
+
+def grow_stage(step: int, steps: int) -> tuple[int, float]:
+    """Progressive growing's (resolution, alpha) for generator step ``step`` (1-based) of ``steps``:
+    the steps are cut into five equal phases of L = steps / 5; with u = (step - 1) / L, phase
+    floor(u) is 8 x 8, a fade to 16 (alpha = u - 1 rising 0 -> 1), 16 x 16, a fade to 32
+    (alpha = u - 3), then 32 x 32 (alpha 1). At 600 steps: steps 1-120 at 8, 121-240 fade to 16,
+    241-360 at 16, 361-480 fade to 32, 481-600 at 32."""
+    if not 1 <= step <= steps:
+        raise ValueError(f"step must be in 1..{steps}, got {step}")
+    u = (step - 1) * GROW_PHASES / steps
+    if u < 1:
+        return 8, 1.0
+    if u < 2:
+        return 16, u - 1
+    if u < 3:
+        return 16, 1.0
+    if u < 4:
+        return 32, u - 3
+    return 32, 1.0
 
 
 def shift_flip(x: torch.Tensor, gens: Sequence[torch.Generator], shift: int = 4) -> torch.Tensor:
@@ -85,8 +119,12 @@ class MedRun:
         self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
         self.data, self.c = med_data.build(kind), med_data.CHANNELS[kind]
         s = len(seeds)
-        self.G = Generator(seeds, cfg.z_dim, self.c, su.g_norm, cfg.g_width, su.eqlr).to(device)
-        self.D = Discriminator(seeds, self.c, cfg.d_width, su.pack, su.d_norm, su.spectral, su.mbstd, su.eqlr).to(device)
+        self.G = Generator(seeds, cfg.z_dim, self.c, su.g_norm, cfg.g_width, su.eqlr, su.attention,
+                           su.progressive).to(device)
+        self.D = Discriminator(seeds, self.c, cfg.d_width, su.pack, su.d_norm, su.spectral, su.mbstd, su.eqlr,
+                               su.attention, su.progressive).to(device)
+        self.steps_done = 0
+        self.res, self.alpha = self.stage(1)
         self.G_ema = copy.deepcopy(self.G) if su.ema else None
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, 0.999))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, 0.999))
@@ -99,9 +137,14 @@ class MedRun:
                                    for x in seeds]).to(device)
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[su.loss]
 
+    def stage(self, step: int) -> tuple[int, float]:
+        """(resolution, alpha) of G and D at generator step ``step``: (32, 1) unless growing."""
+        return grow_stage(step, self.cfg.steps) if self.su.progressive else (32, 1.0)
+
     def real(self, n: int) -> torch.Tensor:
-        """(n, S*C, 32, 32): seed s's images in its channel group."""
-        return torch.cat([self.data.sample(n, g)[0] for g in self.gens], 1).to(self.device)
+        """(n, S*C, r, r): seed s's images in its channel group, at the current resolution r."""
+        x = torch.cat([self.data.sample(n, g)[0] for g in self.gens], 1).to(self.device)
+        return downsample_real(x, self.res, self.alpha) if self.res < 32 else x
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.stack([torch.randn(n, self.cfg.z_dim, generator=g) for g in self.gens]).to(self.device)
@@ -118,16 +161,21 @@ class MedRun:
         return x
 
     def d(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (S, B) of images x (B*pack, S*C, 32, 32): augmented, then packed."""
+        """Logits (S, B) of images x (B*pack, S*C, r, r): augmented, then packed."""
         x = self.augment(x)
-        m, s = self.su.pack, len(self.seeds)
+        m, s, r = self.su.pack, len(self.seeds), x.shape[-1]
         if m > 1:  # pack m consecutive images of each seed as channels
-            x = x.view(-1, m, s, self.c, 32, 32).transpose(1, 2).reshape(-1, s * m * self.c, 32, 32)
-        return self.D(x)
+            x = x.view(-1, m, s, self.c, r, r).transpose(1, 2).reshape(-1, s * m * self.c, r, r)
+        return self.judge(x)
+
+    def judge(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits at the current stage (a growing D takes its resolution and alpha)."""
+        return self.D(x, self.res, self.alpha) if self.su.progressive else self.D(x)
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         su, n = self.su, self.cfg.batch * self.su.pack
-        fake = self.G(self.noise(n))
+        self.res, self.alpha = self.stage(self.steps_done + 1)
+        fake = self.G(self.noise(n), self.res, self.alpha)
         real = self.real(n).requires_grad_(su.r1 > 0)
         d_real = self.d(real)
         d_loss = self.d_loss_fn(d_real, self.d(fake.detach()))
@@ -136,7 +184,7 @@ class MedRun:
             d_loss = d_loss + su.r1 / 2 * g.pow(2).view(n, len(self.seeds), -1).sum(2).mean(0)
         if su.cr:
             x = real.detach()
-            d_loss = d_loss + su.cr * (self.D(x) - self.D(shift_flip(x, self.aug_gens))).pow(2).mean(1)
+            d_loss = d_loss + su.cr * (self.judge(x) - self.judge(shift_flip(x, self.aug_gens))).pow(2).mean(1)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
         self.opt_d.step()
@@ -155,13 +203,15 @@ class MedRun:
                 step = 4 * self.cfg.batch / self.cfg.ada_images
                 self.p = (self.p + torch.sign(self.r_sum / 4 - self.cfg.ada_target) * step).clamp(0, 1)
                 self.r_sum, self.r_n = torch.zeros_like(self.r_sum), 0
+        self.steps_done += 1
         return d_loss.detach(), g_loss.detach()
 
     @torch.no_grad()
     def sample(self, n: Optional[int] = None) -> torch.Tensor:
         """The first n (default all) evaluation images of every seed: (S, n, C, 32, 32) on the CPU.
-        G stays in train mode (batch statistics, as it trains), the EMA copy too."""
-        x = (self.G_ema or self.G)(self.eval_z[:, :n])
+        G stays in train mode (batch statistics, as it trains), the EMA copy too. A growing G draws
+        at its current stage (that of the last step done), upsampled (nearest) to 32 x 32."""
+        x = upsample((self.G_ema or self.G)(self.eval_z[:, :n], self.res, self.alpha), 32)
         b = x.shape[0]
         return x.view(b, len(self.seeds), self.c, 32, 32).transpose(0, 1).float().cpu()
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from demos import brain_mri, med_gan, modalities
-from demos.med_training import MedRun, Setup, shift_flip
-from engine.image_nets import Discriminator, Generator, pixel_norm
+from demos.med_training import MedRun, Setup, grow_stage, shift_flip
+from engine.image_nets import Discriminator, Generator, SelfAttention, downsample_real, pixel_norm
 from engine.jsonio import jsonable
 
 TINY = med_gan.Config(steps=6, eval_every=3, eval_samples=64, batch=8)
@@ -35,6 +35,143 @@ def test_seeds_are_independent_networks():
     both = Generator([0, 1], 16, 3, "none", 4)(z)
     alone = Generator([1], 16, 3, "none", 4)(z[1:])
     assert torch.allclose(both[:, 3:], alone, atol=1e-6)
+
+
+def test_self_attention_with_gamma_zero_is_the_identity():
+    att = SelfAttention([0, 1], 16, salt=3)
+    x = torch.randn(4, 2 * 16, 5, 5)
+    assert att.cb == 2 and torch.equal(att.gamma, torch.zeros(2))
+    assert torch.equal(att(x), x)
+
+
+def test_self_attention_is_the_papers_softmax_mixture_on_a_two_pixel_map():
+    """C = 1 (so C' = 1), N = 2 positions x = (1, 2), W_f = 1, W_g = 2, W_h = 3, W_v = 0.5, gamma = 2:
+    s_ij = f(x_i) g(x_j) = 2 x_i x_j, beta_{j,i} = softmax_i s_ij, o_j = 0.5 sum_i beta_{j,i} 3 x_i,
+    y_j = 2 o_j + x_j (eqs. 1-3)."""
+    att = SelfAttention([0], 1, salt=3)
+    with torch.no_grad():
+        for w, val in ((att.w_f, 1.0), (att.w_g, 2.0), (att.w_h, 3.0), (att.w_v, 0.5), (att.gamma, 2.0)):
+            w.fill_(val)
+    x = torch.tensor([1.0, 2.0]).view(1, 1, 1, 2)
+    y = att(x).flatten()
+    for j, xj in enumerate((1.0, 2.0)):
+        s = [2 * xi * xj for xi in (1.0, 2.0)]
+        beta = [math.exp(v) / sum(math.exp(u) for u in s) for v in s]
+        o = 0.5 * sum(b * 3 * xi for b, xi in zip(beta, (1.0, 2.0)))
+        assert y[j].item() == pytest.approx(2 * o + xj, rel=1e-6)
+    assert y[0].item() == pytest.approx(1 + 3 * (math.exp(2) + 2 * math.exp(4)) / (math.exp(2) + math.exp(4)), rel=1e-6)
+
+
+def test_self_attention_keeps_seeds_independent():
+    """Seed 0's output does not change when seed 1's weights, gamma or input change (no mixing
+    across channel groups), and chunking the batch (to bound the N x N maps) changes nothing."""
+    att = SelfAttention([0, 1], 8, salt=3, chunk=2 * 2 * 16 * 16)  # chunks of 2 images
+    with torch.no_grad():
+        att.gamma.fill_(0.7)
+    x = torch.randn(5, 2 * 8, 4, 4)
+    y = att(x)
+    x2 = x.clone()
+    x2[:, 8:] = torch.randn(5, 8, 4, 4) * 10
+    with torch.no_grad():
+        for w in (att.w_f, att.w_g, att.w_h):
+            w[w.shape[0] // 2:] += 1.0
+        att.w_v[8:] -= 1.0
+        att.gamma[1] = -3.0
+    y2 = att(x2)
+    assert torch.allclose(y2[:, :8], y[:, :8], atol=1e-6)
+    assert not torch.allclose(y2[:, 8:], y[:, 8:])
+    whole = SelfAttention([0, 1], 8, salt=3)
+    whole.load_state_dict(att.state_dict())
+    assert torch.allclose(whole(x2), y2, atol=1e-6)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_attention_networks_keep_seeds_independent(progressive):
+    """G and D with attention: seed 1 alone and beside seed 0 give the same output (at 16 x 16 too)."""
+    z = torch.randn(2, 3, 16, generator=torch.Generator().manual_seed(0))
+    kw = dict(attention=not progressive, progressive=progressive)
+    gb, ga = Generator([0, 1], 16, 3, "none", 8, **kw), Generator([1], 16, 3, "none", 8, **kw)
+    res = 16 if progressive else 32
+    with torch.no_grad():
+        for g in (gb, ga):
+            if g.attn is not None:
+                g.attn.gamma.fill_(0.5)
+    both, alone = gb(z, res, 0.5 if progressive else 1.0), ga(z[1:], res, 0.5 if progressive else 1.0)
+    assert torch.allclose(both[:, 3:], alone, atol=1e-6)
+    db, da = Discriminator([0, 1], 3, 8, **kw), Discriminator([1], 3, 8, **kw)
+    x = torch.randn(3, 6, res, res)
+    assert torch.allclose(db(x, res, 0.5 if progressive else 1.0)[1], da(x[:, 3:], res, 0.5 if progressive else 1.0)[0],
+                          atol=1e-6)
+
+
+def test_growing_schedule_is_five_equal_phases():
+    assert [grow_stage(k, 600) for k in (1, 120)] == [(8, 1.0), (8, 1.0)]
+    assert grow_stage(121, 600) == (16, 0.0) and grow_stage(181, 600) == (16, 0.5)
+    assert grow_stage(240, 600)[0] == 16 and grow_stage(240, 600)[1] == pytest.approx(119 / 120)
+    assert [grow_stage(k, 600) for k in (241, 360)] == [(16, 1.0), (16, 1.0)]
+    assert grow_stage(361, 600) == (32, 0.0) and grow_stage(421, 600) == (32, 0.5)
+    assert [grow_stage(k, 600) for k in (481, 600)] == [(32, 1.0), (32, 1.0)]
+    assert [grow_stage(k, 2) for k in (1, 2)] == [(8, 1.0), (16, 1.0)]  # a 2-step run ends at 16 x 16
+    with pytest.raises(ValueError, match="step must be"):
+        grow_stage(0, 600)
+
+
+def test_real_images_are_average_pooled_and_blended_during_a_fade():
+    x = torch.arange(2 * 32 * 32, dtype=torch.float32).view(1, 2, 32, 32)
+    assert torch.equal(downsample_real(x, 32), x)
+    x16, x8 = downsample_real(x, 16), downsample_real(x, 8)
+    assert torch.allclose(x16, torch.nn.functional.avg_pool2d(x, 2))
+    assert torch.allclose(x8, torch.nn.functional.avg_pool2d(x, 4))
+    assert x8[0, 0, 0, 0].item() == pytest.approx(sum(32 * r + c for r in range(4) for c in range(4)) / 16)
+    old = torch.nn.functional.interpolate(x8, scale_factor=2, mode="nearest")
+    assert torch.allclose(downsample_real(x, 16, 0.0), old)
+    assert torch.allclose(downsample_real(x, 16, 0.25), 0.75 * old + 0.25 * x16)
+
+
+def test_growing_fade_is_the_old_path_at_alpha_0_and_the_new_one_at_1():
+    """G at (r, 0) is the r/2 image upsampled; at (r, 1) the r image. D at (r, 0) judges the
+    average-pooled image with the r/2 fromRGB; at (r, 1) it is the grown D. At (32, 1) both are the
+    networks without growing (same weights, same output)."""
+    z = torch.randn(1, 4, 16, generator=torch.Generator().manual_seed(0))
+    g = Generator([0], 16, 1, "none", 8, progressive=True)
+    for r in (16, 32):
+        up = torch.nn.functional.interpolate(g(z, r // 2), scale_factor=2, mode="nearest")
+        assert torch.allclose(g(z, r, 0.0), up, atol=1e-6)
+        mid = g(z, r, 0.3)
+        assert torch.allclose(mid, 0.7 * up + 0.3 * g(z, r, 1.0), atol=1e-6)
+    assert g(z, 8).shape == (4, 1, 8, 8)
+    assert torch.equal(g(z, 32), Generator([0], 16, 1, "none", 8)(z))
+    d = Discriminator([0], 1, 8, progressive=True)
+    x = torch.randn(4, 1, 32, 32)
+    for r in (16, 32):
+        xr = torch.nn.functional.avg_pool2d(x, 32 // r)
+        assert torch.allclose(d(xr, r, 0.0), d(torch.nn.functional.avg_pool2d(xr, 2), r // 2), atol=1e-6)
+        assert not torch.allclose(d(xr, r, 0.5), d(xr, r, 0.0))
+    assert torch.equal(d(x, 32), Discriminator([0], 1, 8)(x))
+    with pytest.raises(ValueError, match="progressive=True"):
+        Generator([0], 16, 1, "none", 8)(z, 16)
+    with pytest.raises(ValueError, match="got 32"):
+        d(x, 16)
+
+
+def test_new_layers_refuse_switches_they_do_not_implement():
+    with pytest.raises(ValueError, match="spectral"):
+        Discriminator([0], 1, 8, spectral=True, attention=True)
+    with pytest.raises(ValueError, match="equalised"):
+        Generator([0], 16, 1, "none", 8, eqlr=True, progressive=True)
+
+
+def test_growing_run_trains_at_the_stage_resolution_and_scores_32_pixel_images():
+    cfg = med_gan.Config(steps=10, eval_samples=64, batch=8)
+    run = MedRun(Setup(progressive=True), cfg, "brain", [0, 1], torch.device("cpu"))
+    assert run.real(3).shape == (3, 2, 8, 8) and run.sample(5).shape == (2, 5, 1, 32, 32)
+    seen = []
+    for _ in range(10):
+        run.step()
+        seen.append((run.res, round(run.alpha, 6)))
+    assert seen == [(8, 1.0), (8, 1.0), (16, 0.0), (16, 0.5), (16, 1.0), (16, 1.0), (32, 0.0), (32, 0.5),
+                    (32, 1.0), (32, 1.0)]
+    assert run.sample(5).shape == (2, 5, 1, 32, 32)
 
 
 def test_r1_is_half_gamma_times_the_squared_input_gradient_on_reals():
