@@ -89,7 +89,8 @@ class SelfAttention(nn.Module):
         y_i = gamma o_i + x_i,  gamma a learnt scalar per seed, initialised to 0                (3)
 
     so beta_{j,i} is how much output position j attends to position i. The paper takes C' = C / 8
-    for all three projections (its official code widens h to C / 2; we follow the paper's text).
+    for all three projections (the authors' code widens h to C / 2 and max-pools keys and values
+    2 x 2 to save memory; we follow the paper's text).
     Weights ~ N(0, 0.02) (DCGAN, as the rest of the networks), no biases (the formulas have none)."""
 
     def __init__(self, seeds: Sequence[int], channels: int, salt: int, std: float = 0.02, chunk: int = 1 << 23):
