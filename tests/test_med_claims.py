@@ -24,3 +24,19 @@ def test_no_normalisation_collapses_on_unseen_seeds(mod):
     ok = med_gan.success(res, med_gan.FAILURE, "failure")
     assert sum(ok) >= NEED, [(p["classes"], round(p["reverse_kl"], 2)) for p in res["variants"]["plain"]["per_seed"]]
     assert res["variants"]["batchnorm"]["mean"]["classes"] > res["variants"]["plain"]["mean"]["classes"]
+
+
+# CI tier: the claimed failure on a short configuration (6 seeds instead of 16, scored once at the
+# end; the training itself is the default's). The modalities sweep found it in 16/16 seeds; at the
+# one-sided 95 % Clopper-Pearson bound of 16/16, p = 0.83, P(Binomial(6, 0.83) >= 3) = 0.991, so
+# asking for 3 of 6 passes on a new machine with >= 99 % probability. Seeds 1000-1005: unseen by
+# the sweep that made the claim. About 40 s on one core.
+CI_SEEDS, CI_NEED = 6, 3
+
+
+@pytest.mark.slow
+def test_no_normalisation_collapses_on_modalities_short():
+    cfg = med_gan.Config(seed=1000, eval_every=med_gan.Config().steps)
+    res = modalities.run(cfg, [med_gan.FAILURE], CI_SEEDS, threads=1)
+    ok = med_gan.success(res, med_gan.FAILURE, "failure")
+    assert sum(ok) >= CI_NEED, [(p["classes"], round(p["reverse_kl"], 2)) for p in res["variants"]["plain"]["per_seed"]]
