@@ -83,8 +83,10 @@ PROBE = """() => {
     running: !!document.querySelector("[data-test-script-state='running']"),
     exception: document.querySelectorAll("[data-testid='stException']").length,
     progress: !!document.querySelector("[data-testid='stProgress']") || text.includes("Waiting for a free trainer"),
-    frame: titles.some(t => /(step|iteration) \\d+\\/\\d+/.test(t)),
-    step: (titles.map(t => (t.match(/(?:step|iteration) (\\d+)\\/\\d+/) || [])[1]).find(x => x) || null),
+    // a live frame: a plot titled "(step i/n)", or (image pages: sample grids) a caption saying so
+    frame: titles.some(t => /(step|iteration) \\d+\\/\\d+/.test(t)) || /\\(step \\d+\\/\\d+\\)/.test(text),
+    step: (titles.map(t => (t.match(/(?:step|iteration) (\\d+)\\/\\d+/) || [])[1]).find(x => x)
+           || (text.match(/\\(step (\\d+)\\/\\d+\\)/) || [])[1] || null),
     table: !!document.querySelector("[data-testid='stDataFrame']"),
     live_result: text.includes("Live run"),
     shipped: text.includes("Shipped result"),
@@ -344,7 +346,8 @@ async def student(browser, base: str, s: Session, timeout: float, start_delay: f
             await wait_probe(page, lambda p: p["connected"] and not p["running"] and p["charts"] > 0,
                              t_end - time.monotonic())
             s.page_s = time.monotonic() - t
-            button = page.get_by_role("button", name="Run", exact=False).first
+            # the page's primary "▶ Run" button (a help icon's label may also contain "run")
+            button = page.locator("[data-testid='stBaseButton-primary']", has_text="Run").first
             await button.click()
             t, last_step = time.monotonic(), None
             while True:
@@ -434,8 +437,11 @@ class WsStudent:
             elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
                 el = msg.delta.new_element
                 self.seen.append(el)
-                if el.WhichOneof("type") == "plotly_chart":
-                    m = STEP.search(el.plotly_chart.spec)
+                kind_el = el.WhichOneof("type")
+                # a live frame: a plot titled "(step i/n)", or a caption saying so (image pages' sample grids)
+                text = el.plotly_chart.spec if kind_el == "plotly_chart" else el.markdown.body if kind_el == "markdown" else ""
+                if text:
+                    m = STEP.search(text)
                     if m:
                         self.drew = True
                         if m.group(1) != self.last_step:
