@@ -8,14 +8,13 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from apptest import open_page  # noqa: E402
+
 PAGE = "../app_pages/demo_dirac.py"  # AppTest resolves this relative to this file
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, 30, **query)
 
 
 def distances(at: AppTest) -> list[str]:

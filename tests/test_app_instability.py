@@ -2,30 +2,19 @@
 result shows first with arrows on the plane, a diverged run is reported as an outcome, and a live
 run reaches its table through the job queue."""
 import json
-import time
 
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
+from apptest import open_page, rerun_until, specs, texts  # noqa: E402
+
 PAGE = "../app_pages/demo_instability.py"
 
 
 def page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
-
-
-def specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return open_page(PAGE, 60, **params)
 
 
 def arrow_lengths(spec: dict) -> list[float]:
@@ -77,10 +66,7 @@ def test_live_divergence_run_reaches_its_table():
     at = page(variant="spectral", steps="100", seeds="2", diverge_lr="1.0")
     assert "Shipped result" not in texts(at)
     at.button[0].click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not at.dataframe:
-        time.sleep(0.3)
-        at.run()
+    rerun_until(at, lambda at: at.dataframe, 120)
     assert not at.exception
     assert at.dataframe, "the live run never produced its table"
     assert "Live run, 2 seeds" in texts(at)

@@ -1,23 +1,15 @@
 """AppTest of the Recipe lab page: a technique demo opens on its preset (shipped result and the
 measured rate beside the plots), both recipes live in the URL, bad URLs get messages naming what is
 wrong, and a small live run goes through the job queue to its table and downloads."""
-import time
-
 from streamlit.testing.v1 import AppTest
+
+from apptest import open_page, rerun_until, texts  # noqa: E402
 
 PAGE = "../app_pages/demo_lab.py"
 
 
 def page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
+    return open_page(PAGE, 90, **params)
 
 
 def test_a_technique_demo_opens_on_its_shipped_result_with_the_measured_rate():
@@ -55,10 +47,7 @@ def test_a_small_live_run_reaches_its_table_and_downloads():
     at = page(a="", b="pacgan", steps="60", seeds="2")
     assert not at.exception
     at.button[0].click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not at.dataframe:
-        time.sleep(1.0)
-        at.run()
+    rerun_until(at, lambda at: at.dataframe, 120, every=1.0)
     assert not at.exception
     assert at.dataframe, texts(at)
     assert "Live run" in texts(at)

@@ -2,10 +2,10 @@
 the table, data sources with the classifier's accuracy), URL state and friendly messages, the honest
 note beside techniques under the bar, a missing shipped result falls back to a live run, and a short
 live run through the job queue reaches its table."""
-import time
-
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from apptest import open_page, rerun_until, texts  # noqa: E402
 
 from demos import med_gan
 from engine import pretrained
@@ -14,10 +14,7 @@ PAGES = {"brain_mri": "../app_pages/demo_brain_mri.py", "modalities": "../app_pa
 
 
 def page(demo: str, **params) -> AppTest:
-    at = AppTest.from_file(PAGES[demo], default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGES[demo], 120, **params)
 
 
 def result_table(at):
@@ -28,11 +25,6 @@ def images(at) -> int:
     def walk(node) -> int:
         return (type(node).__name__ == "Image") + sum(walk(c) for c in getattr(node, "children", {}).values())
     return walk(at._tree)
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
 
 
 @pytest.mark.parametrize("demo", list(PAGES))
@@ -80,10 +72,7 @@ def test_live_run_reaches_its_result():
     at = page("brain_mri", med_steps="50", med_seeds="1")
     assert "Shipped result" not in texts(at)
     at.button[0].click().run()
-    deadline = time.time() + 180
-    while time.time() < deadline and result_table(at) is None:
-        time.sleep(0.5)
-        at.run()
+    rerun_until(at, lambda at: result_table(at) is not None, 180, every=0.5)
     assert not at.exception
     assert result_table(at) is not None, "the live run never produced its table"
     assert "Live run, 1 seeds" in texts(at) and images(at) == 3

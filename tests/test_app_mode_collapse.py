@@ -1,22 +1,14 @@
 """AppTest of the mode-collapse page: shipped result first, URL state, a live run through the
 job queue to its final table, and friendly messages for bad URLs."""
-import time
-
 from streamlit.testing.v1 import AppTest
+
+from apptest import open_page, rerun_until, texts  # noqa: E402
 
 PAGE = "../app_pages/demo_mode_collapse.py"
 
 
 def page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
+    return open_page(PAGE, 60, **params)
 
 
 def test_opens_with_the_shipped_comparison():
@@ -51,10 +43,7 @@ def test_live_run_reaches_its_result():
     at = page(steps="60", seeds="2")
     assert "Shipped result" not in texts(at)
     at.button[0].click().run()
-    deadline = time.time() + 90
-    while time.time() < deadline and not at.dataframe:
-        time.sleep(0.3)
-        at.run()
+    rerun_until(at, lambda at: at.dataframe, 90)
     assert not at.exception
     assert at.dataframe, "the live run never produced its table"
     assert "Live run, 2 seeds" in texts(at)

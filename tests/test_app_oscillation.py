@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from apptest import open_page, rerun_until  # noqa: E402
 
 from demos.catalog import CATALOG  # noqa: E402
 
@@ -16,10 +17,7 @@ DEFAULT_FIX = CATALOG["oscillation"].default_fix
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, 60, **query)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -73,10 +71,7 @@ def test_out_of_range_url_value_is_not_trained():
 def test_live_run_finishes_and_shows_its_result():
     at = page(osc_steps="100", osc_seeds="2", variant="ttur")
     at.button[0].click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not any("Live run" in c.value for c in at.caption):
-        time.sleep(0.5)
-        at.run()
+    rerun_until(at, lambda at: any("Live run" in c.value for c in at.caption), 120, every=0.5)
     assert not at.exception
     assert any("Live run, 2 seeds" in c.value for c in at.caption)
     assert len(at.dataframe[0].value) == 2

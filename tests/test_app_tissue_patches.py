@@ -1,9 +1,9 @@
 """AppTest of the tissue-patch page: the shipped comparison first (grids, curves, table), URL
 state, friendly messages for bad URLs, a missing shipped result falls back to a live run, and a
 short live run through the job queue reaches its table."""
-import time
-
 from streamlit.testing.v1 import AppTest
+
+from apptest import open_page, rerun_until, texts  # noqa: E402
 
 from engine import pretrained
 from demos import tissue_patches as tp
@@ -12,10 +12,7 @@ PAGE = "../app_pages/demo_tissue_patches.py"
 
 
 def page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, 90, **params)
 
 
 def result_table(at):
@@ -27,11 +24,6 @@ def images(at) -> int:
     def walk(node) -> int:
         return (type(node).__name__ == "Image") + sum(walk(c) for c in getattr(node, "children", {}).values())
     return walk(at._tree)
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
 
 
 def test_opens_with_the_shipped_comparison():
@@ -93,10 +85,7 @@ def test_live_run_reaches_its_result():
     at = page(tp_steps="100", tp_seeds="1")
     assert "Shipped result" not in texts(at)
     at.button[0].click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and result_table(at) is None:
-        time.sleep(0.5)
-        at.run()
+    rerun_until(at, lambda at: result_table(at) is not None, 120, every=0.5)
     assert not at.exception
     assert result_table(at) is not None, "the live run never produced its table"
     assert "Live run, 1 seeds" in texts(at)

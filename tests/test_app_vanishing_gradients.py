@@ -1,30 +1,18 @@
 """AppTest of the vanishing-gradient page: shipped result first (log-scale norms, side by side),
 URL state, a live run through the job queue to its table, friendly messages for bad links."""
-import json
-import time
 
 import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
+from apptest import open_page, rerun_until, specs, texts  # noqa: E402
+
 PAGE = "../app_pages/demo_vanishing_gradients.py"
 
 
 def page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
-
-
-def specs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return open_page(PAGE, 60, **params)
 
 
 def test_opens_with_the_shipped_experiment():
@@ -65,10 +53,7 @@ def test_live_run_reaches_its_table():
     at = page(steps="200", seeds="2")
     assert "Shipped result" not in texts(at)
     at.button[0].click().run()
-    deadline = time.time() + 120
-    while time.time() < deadline and not at.dataframe:
-        time.sleep(0.3)
-        at.run()
+    rerun_until(at, lambda at: at.dataframe, 120)
     assert not at.exception
     assert at.dataframe, "the live run never produced its table"
     assert "Live run, 2 seeds" in texts(at) and len(at.dataframe[0].value) == 2
