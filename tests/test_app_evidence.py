@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from apptest import open_page, texts
 from app_pages.evidence_links import PAGE_KEYS, demo_link
 from demos import evidence, sweep
 from demos.catalog import CATALOG
@@ -40,15 +41,7 @@ def folder(tmp_path_factory):
 
 def page(monkeypatch, folder, **params) -> AppTest:
     monkeypatch.setenv("GAN_CLINIC_SWEEPS", str(folder))
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
-
-
-def texts(at) -> str:
-    return " ".join(str(e.value) for kind in ("markdown", "caption", "warning", "info", "error", "success")
-                    for e in getattr(at, kind))
+    return open_page(PAGE, 60, **params)
 
 
 def test_matrix_rates_and_intervals(monkeypatch, folder):
