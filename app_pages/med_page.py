@@ -67,7 +67,7 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     fix = url_choice(c1, "Technique (one change to the failing GAN)", fixes, "variant", info.default_fix, what="technique")
     seeds = c2.slider("Seeds for a live run", 1, LIVE_MAX_SEEDS, 2, key="med_seeds", bind="query-params",
                       help="The shipped result has 16 seeds (8 for some techniques); a live run of 8 seeds of both GANs "
-                      "takes about 10 minutes on a shared 2-core CPU (docs/medical_gans.md); self-attention's "
+                      "takes about two minutes on a 2-core CPU (docs/medical_gans.md, 'Time'); self-attention's "
                       "steps cost 5–9× as much.")
     with st.expander("Training settings", expanded=False):
         s1, s2, s3 = st.columns(3)

@@ -30,7 +30,7 @@ def test_no_normalisation_collapses_on_unseen_seeds(mod):
 # end; the training itself is the default's). The modalities sweep found it in 16/16 seeds; at the
 # one-sided 95 % Clopper-Pearson bound of 16/16, p = 0.83, P(Binomial(6, 0.83) >= 3) = 0.991, so
 # asking for 3 of 6 passes on a new machine with >= 99 % probability. Seeds 1000-1005: unseen by
-# the sweep that made the claim. About 40 s on one core.
+# the sweep that made the claim. About 55 s on one core (measured 54 s).
 CI_SEEDS, CI_NEED = 6, 3
 
 
