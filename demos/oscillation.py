@@ -119,8 +119,8 @@ class OscRun(Run):
                            beta1=cfg.momentum, device=cfg.device)
         super().__init__(GanSetup(r1_weight=cfg.r1_gamma if opts.get("r1") else 0.0), ts, seeds)
         if cfg.optimizer == "sgd":  # replaces the engine's Adam (see the module docstring for why)
-            self.opt_g = torch.optim.SGD(self.G.parameters(), lr=ts.lr_g, momentum=cfg.momentum)
-            self.opt_d = torch.optim.SGD(self.D.parameters(), lr=ts.lr_d, momentum=cfg.momentum)
+            self.opt_g = torch.optim.SGD(self.G.parameters(), lr=ts.lr_g, momentum=cfg.momentum, foreach=True)
+            self.opt_d = torch.optim.SGD(self.D.parameters(), lr=ts.lr_d, momentum=cfg.momentum, foreach=True)
         self.noise_sd = cfg.noise_sd if opts.get("noise") else 0.0
         self.beta = cfg.ema_beta if opts.get("ema") else None
         # the average starts at the initial weights: evaluated on it, EMA lags the raw G by ~1/(1-β) steps

@@ -113,7 +113,7 @@ class Probe:
             p.grad = None
         # every kind's D starts from the same weights (same salt): only the loss differs
         self.D = {k: BatchedMLP([dim, *h, 1], seeds, salt=2, device=self.device) for k in kinds}
-        self.opt = {k: torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=D_BETAS)
+        self.opt = {k: torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=D_BETAS, foreach=True)
                     for k, d in self.D.items()}
         decay = lambda t: max(0.0, 1 - t / cfg.steps)  # linear to 0: D settles at its optimum
         self.sched = {k: torch.optim.lr_scheduler.LambdaLR(o, decay) for k, o in self.opt.items()}
