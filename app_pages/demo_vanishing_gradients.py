@@ -53,7 +53,7 @@ with st.expander("Experiment settings", expanded=False):
                "measured on a fixed batch of 512 z. WGAN-GP: λ = 10.")
 
 overrides = {"dataset": dataset, "steps": steps, "lr_d": lr_d, "g_steps": g_steps,
-             "record_every": max(1, int(steps) // 200)}
+             "record_every": max(1, int(steps) // 100)}
 try:
     cfg = from_overrides(vg.Config, overrides)
 except ConfigError as e:
