@@ -41,7 +41,7 @@ fix = url_choice(c2, "Fix", {v: mc.VARIANTS[v][0] for v in FIXES}, "variant", DE
 seeds = c3.slider("Seeds", 1, LIVE_MAX_SEEDS, 8, key="seeds", bind="query-params")
 with st.expander("Training settings", expanded=False):
     s1, s2, s3, s4 = st.columns(4)
-    steps = s1.number_input("Steps (0 = the dataset's default)", 0, LIVE_MAX_STEPS, DEFAULT.steps, step=250,
+    steps = s1.number_input("Steps (0 = the default for this data and fix)", 0, LIVE_MAX_STEPS, DEFAULT.steps, step=250,
                             key="steps", bind="query-params")
     lr_g = s2.select_slider("G learning rate", [5e-4, 1e-3, 2e-3, 4e-3, 8e-3], DEFAULT.lr_g, key="lr_g", bind="query-params")
     lr_d = s3.select_slider("D learning rate", [5e-5, 1e-4, 2e-4, 4e-4, 1e-3, 4e-3], DEFAULT.lr_d, key="lr_d",
@@ -52,11 +52,14 @@ with st.expander("Training settings", expanded=False):
         overrides[name] = s4.select_slider(label, options, getattr(DEFAULT, name), key=name, bind="query-params")
     st.caption("By default the discriminator learns 10× slower than the generator: the setting in which the "
                "plain GAN chases one mode at a time. Fixed: batch 128, 2 hidden layers of 64, Adam β₁ = 0.5, "
-               "learning rates decaying to 0 over the last 70 % of steps; ring σ = 0.1 and 1,500 steps, grid "
+               "learning rates decaying to 0 over the last 70 % of steps; ring σ = "
+               f"{mc.DATASET_DEFAULTS['ring']['sigma']} and {mc.DATASET_DEFAULTS['ring']['steps']:,} steps "
+               f"({', '.join(f'{n:,} for {mc.VARIANTS[v][0]}' for v, n in mc.FIX_STEPS['ring'].items())}: "
+               "they need them), grid "
                f"σ = {mc.DATASET_DEFAULTS['grid']['sigma']} and {mc.DATASET_DEFAULTS['grid']['steps']:,} steps.")
 
 try:
-    cfg = mc.resolve(from_overrides(mc.Config, overrides))
+    cfg = mc.resolve(from_overrides(mc.Config, overrides), [FAILURE, fix])
 except ConfigError as e:
     st.error(f"Invalid setting: {e}")
     st.stop()
@@ -130,8 +133,8 @@ def show_result(result: dict, origin: str) -> None:
 
 # ---- the shipped result for the defaults, else a live run -----------------------------------
 shipped = None
-if seeds == 8 and cfg == mc.resolve(dataclasses.replace(DEFAULT, dataset=cfg.dataset)):
-    shipped = live.shipped_result(mc.DEMO_ID, cfg.dataset, mc.CODE_VERSION, cfg, fix)
+if seeds == 8 and cfg == mc.resolve(dataclasses.replace(DEFAULT, dataset=cfg.dataset), [FAILURE, fix]):
+    shipped = live.shipped_result(mc.DEMO_ID, mc.shipped_name(cfg), mc.CODE_VERSION, cfg, fix)
 
 slot = "mode_collapse"
 job_spec = live.spec(mc, cfg, [FAILURE, fix], seeds)

@@ -34,12 +34,24 @@ class Group:
 def _mode_collapse(dataset: str):
     from . import mode_collapse as mc
 
-    def run(first, n, threads):
-        return mc.run(mc.Config(dataset=dataset, seed=first), ["gan", "pacgan", "unrolled", "mbstd", "wgan_gp"], n,
-                      threads=threads)
+    fixes = [v for v in mc.VARIANTS if v != "gan"]
+    by_steps: dict[int, list[str]] = {}  # each fix at its own default steps, beside the failure at the same
+    for v in fixes:
+        by_steps.setdefault(mc.default_steps(dataset, ["gan", v]), []).append(v)
+    base = min(by_steps)
 
-    checks = [("gan", "failure", lambda r: mc.success(r, "gan", "failure"))]
-    checks += [(v, "fix", lambda r, v=v: mc.success(r, v, "fix")) for v in ("pacgan", "unrolled", "mbstd", "wgan_gp")]
+    def run(first, n, threads):
+        merged: dict = {}
+        for steps, vs in sorted(by_steps.items()):
+            r = mc.run(mc.Config(dataset=dataset, seed=first), ["gan", *vs], n, threads=threads)
+            merged.setdefault("config", r["config"])
+            merged.setdefault("variants", {}).update({v: r["variants"][v] for v in vs})
+            merged["variants"][f"gan@{steps}"] = r["variants"]["gan"]
+        return merged
+
+    checks = [(f"gan@{s}" if s != base else "gan", "failure", lambda r, s=s: mc.success(r, f"gan@{s}", "failure"))
+              for s in sorted(by_steps)]
+    checks += [(v, "fix", lambda r, v=v: mc.success(r, v, "fix")) for v in fixes]
     return Group(f"mode_collapse:{dataset}", run, tuple(checks))
 
 

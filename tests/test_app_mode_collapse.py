@@ -20,6 +20,15 @@ def test_opens_with_the_shipped_comparison():
     assert list(table["variant"]) == ["Plain GAN (failure)", "Packing (PacGAN)"]
 
 
+def test_a_slower_fix_opens_on_its_own_shipped_comparison():
+    # minibatch stddev trains 1,500 ring steps by default (FIX_STEPS): its shipped file is another one
+    at = page(variant="mbstd")
+    assert not at.exception
+    assert "Shipped result" in texts(at)
+    # only pretrained/mode_collapse_ring_1500.json holds minibatch stddev
+    assert list(at.dataframe[0].value["variant"]) == ["Plain GAN (failure)", "Minibatch standard deviation"]
+
+
 def test_variant_in_url_preselects_the_fix():
     at = page(variant="unrolled", dataset="grid")
     assert not at.exception
