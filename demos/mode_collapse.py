@@ -103,6 +103,16 @@ def resolve(cfg: Config, variants: Sequence[str] = ()) -> Config:
     return dataclasses.replace(cfg, sigma=sigma, steps=cfg.steps or default_steps(cfg.dataset, variants))
 
 
+def fixes_by_steps(dataset: str) -> dict[int, list[str]]:
+    """Every fix grouped by its default steps on ``dataset`` (ascending): the runs that show each fix
+    beside the failure at its own defaults (one shipped file, one verification run per entry)."""
+    out: dict[int, list[str]] = {}
+    for v in VARIANTS:
+        if v != "gan":
+            out.setdefault(default_steps(dataset, ["gan", v]), []).append(v)
+    return dict(sorted(out.items()))
+
+
 def shipped_name(cfg: Config) -> str:
     """The name of the shipped result made with the resolved ``cfg``: its dataset, with its steps
     appended when they are not the dataset's default (``ring_1500``)."""
@@ -173,11 +183,7 @@ def pretrain(root: Optional[Path] = None, seeds: int = 8, on_event=None, names=N
 
     paths = []
     for ds in names or ("ring", "grid"):
-        by_steps: dict[int, list[str]] = {}
-        for v in VARIANTS:
-            if v != "gan":
-                by_steps.setdefault(default_steps(ds, ["gan", v]), []).append(v)
-        for steps, fixes in sorted(by_steps.items()):
+        for steps, fixes in fixes_by_steps(ds).items():
             cfg = resolve(Config(dataset=ds, steps=steps))
             result = run(cfg, ["gan", *fixes], seeds, on_event=on_event)
             paths.append(pretrained.path_for(DEMO_ID, shipped_name(cfg), root))

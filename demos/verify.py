@@ -34,15 +34,13 @@ class Group:
 def _mode_collapse(dataset: str):
     from . import mode_collapse as mc
 
-    fixes = [v for v in mc.VARIANTS if v != "gan"]
-    by_steps: dict[int, list[str]] = {}  # each fix at its own default steps, beside the failure at the same
-    for v in fixes:
-        by_steps.setdefault(mc.default_steps(dataset, ["gan", v]), []).append(v)
+    by_steps = mc.fixes_by_steps(dataset)  # each fix at its own default steps, beside the failure at the same
+    fixes = [v for vs in by_steps.values() for v in vs]
     base = min(by_steps)
 
     def run(first, n, threads):
         merged: dict = {}
-        for steps, vs in sorted(by_steps.items()):
+        for steps, vs in by_steps.items():
             r = mc.run(mc.Config(dataset=dataset, seed=first), ["gan", *vs], n, threads=threads)
             merged.setdefault("config", r["config"])
             merged.setdefault("variants", {}).update({v: r["variants"][v] for v in vs})
@@ -50,7 +48,7 @@ def _mode_collapse(dataset: str):
         return merged
 
     checks = [(f"gan@{s}" if s != base else "gan", "failure", lambda r, s=s: mc.success(r, f"gan@{s}", "failure"))
-              for s in sorted(by_steps)]
+              for s in by_steps]
     checks += [(v, "fix", lambda r, v=v: mc.success(r, v, "fix")) for v in fixes]
     return Group(f"mode_collapse:{dataset}", run, tuple(checks))
 

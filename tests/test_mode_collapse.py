@@ -63,6 +63,8 @@ def test_a_slower_fix_gets_its_steps_and_so_does_the_failure_beside_it():
     assert mc.resolve(mc.Config(steps=300), ["gan", "mbstd"]).steps == 300  # an explicit number wins
     assert mc.shipped_name(mc.resolve(mc.Config(), ["gan", "mbstd"])) == "ring_1500"
     assert mc.shipped_name(mc.resolve(mc.Config(), ["gan", "pacgan"])) == "ring"
+    assert mc.fixes_by_steps("ring") == {750: ["pacgan", "unrolled"], 1500: ["mbstd", "wgan_gp"]}
+    assert mc.fixes_by_steps("grid") == {3500: ["pacgan", "unrolled", "mbstd", "wgan_gp"]}
     r = mc.run(mc.Config(steps=0, eval_every=10), ["gan", "mbstd"], 1, should_stop=lambda: True)
     assert r["config"]["steps"] == 1500 and r["variants"]["gan"]["steps_done"] == 1
 
