@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from . import data2d
+from .metrics import sort_dim1
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,6 @@ def directions(k: int = 32) -> torch.Tensor:
 def sliced_w1(x: torch.Tensor, y: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
     """Sliced 1-Wasserstein distance between equal-size point sets x, y: (S, n, 2) -> (S,):
     the mean over directions u of (1/n) sum_i |sort(x.u)_i - sort(y.u)_i|."""
-    px = torch.sort(x @ dirs.T.to(x.device), dim=1).values
-    py = torch.sort(y @ dirs.T.to(y.device), dim=1).values
+    px = sort_dim1(x @ dirs.T.to(x.device))
+    py = sort_dim1(y @ dirs.T.to(y.device))
     return (px - py).abs().mean(dim=(1, 2))
