@@ -102,6 +102,9 @@ def main(argv=None) -> int:
     sw.add_argument("--dry-run", action="store_true", help="list the cells and which are done; run nothing")
     sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = ap.parse_args(argv)
+    from engine.runtime import keep_heap
+
+    keep_heap()  # this process trains: reuse warm heap pages (engine/runtime.py)
     if args.cmd == "sweep":
         from . import sweep
 

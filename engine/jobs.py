@@ -262,6 +262,9 @@ def _zygote_main(fd: int, nice: int, preload: list) -> None:
         except OSError:
             pass
     ctl = socket.socket(fileno=fd)
+    from engine.runtime import keep_heap
+
+    keep_heap()  # every trainer forked from here inherits it (engine/runtime.py)
     for name in preload:
         try:
             importlib.import_module(name)

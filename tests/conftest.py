@@ -44,6 +44,9 @@ def _torch_threads():
     except ImportError:  # pragma: no cover
         yield
         return
+    from engine.runtime import keep_heap
+
+    keep_heap()  # tests train too: the same heap settings as the trainers and the CLI
     old = torch.get_num_threads()
     # under pytest-xdist (-n 2 in CI) each worker process gets one of the two cores
     torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
