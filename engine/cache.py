@@ -46,7 +46,7 @@ class ResultCache:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)  # recreated if someone deleted it
                 path = self._path(key)
-                tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+                tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # unique across processes too
                 tmp.write_text(json.dumps({"_key": json.loads(json.dumps(key, default=str)),
                                            "result": _jsonable(result)}), encoding="utf-8")
                 tmp.replace(path)

@@ -285,7 +285,9 @@ def build(kind: str) -> PatchSet:
         pass  # missing or unreadable: rebuild
     ps = BUILDERS[kind]()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    # a name of this process's own: two trainers building the set at once (two pages opened on a fresh
+    # server, a sweep's tasks) each write their own file, and each atomic rename leaves a whole one
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
     np.savez_compressed(tmp, x=ps.x.numpy(), y=ps.y.numpy(), train=ps.train.numpy(), classes=ps.classes)
     tmp.replace(path)
     return ps

@@ -10,6 +10,7 @@ and the page falls back to a live run.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -54,6 +55,6 @@ def save(result: dict, path: Path) -> None:
     from .jsonio import jsonable as _jsonable  # NaN -> null, as in the CLI's JSON
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent savers never share a file
     tmp.write_text(json.dumps(_jsonable(result), separators=(",", ":")))
     tmp.replace(path)  # atomic: a reader never sees half a file

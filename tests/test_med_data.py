@@ -1,5 +1,6 @@
 """engine/med_data.py: both medical image sets are built from files of installed packages with the
 network blocked, have every class in both splits, live in [-1, 1], and sample the uniform mixture."""
+import os
 import socket
 
 import numpy as np
@@ -77,3 +78,34 @@ def test_sampling_is_the_uniform_mixture(kind):
     _, k = ps.sample(6000, torch.Generator().manual_seed(0))
     share = torch.bincount(k, minlength=ps.classes).float() / 6000
     assert torch.allclose(share, torch.full((ps.classes,), 1 / ps.classes), atol=0.03), share
+
+
+
+def test_two_processes_building_the_image_set_at_once_both_succeed(tmp_path, monkeypatch):
+    """Two trainers opening a medical page on a fresh server build the cache at the same moment. They
+    shared one temporary name, so the slower one's rename found the file gone (FileNotFoundError,
+    seen when two CLI runs started together). Replayed deterministically: while this process writes
+    its file, a second process (another pid) builds and renames its own. Both must succeed and leave
+    one whole cache file."""
+    monkeypatch.setattr(med_data, "CACHE", tmp_path)
+    real_savez, pid = np.savez_compressed, os.getpid()
+    state = {"other": None}
+
+    def savez_while_another_builds(file, **arrays):
+        real_savez(file, **arrays)
+        if state["other"] is None:  # the other process, mid-write of ours: builds from scratch
+            state["other"] = "running"
+            monkeypatch.setattr(os, "getpid", lambda: pid + 1)
+            state["other"] = med_data.build.__wrapped__("brain")
+            monkeypatch.setattr(os, "getpid", lambda: pid)
+
+    monkeypatch.setattr(np, "savez_compressed", savez_while_another_builds)
+    med_data.build.cache_clear()
+    try:
+        ps = med_data.build.__wrapped__("brain")
+    finally:
+        med_data.build.cache_clear()
+    assert torch.equal(ps.x, state["other"].x)
+    assert [p.name for p in tmp_path.iterdir()] == [f"brain_32_{med_data.VERSION.replace('/', '_')}.npz"]
+    with np.load(next(tmp_path.iterdir())) as f:
+        assert int(f["classes"]) == len(med_data.LEVELS) and len(f["x"]) == len(ps.x)
