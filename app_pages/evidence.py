@@ -60,14 +60,18 @@ def cell_text(e: pd.Series) -> str:
 def row_keys(m: pd.DataFrame) -> pd.Series:
     """A technique's row: its variant id and role across demos (WGAN-GP as a fix in three demos is one
     row), named by its shortest label; a configuration other than its testbed's defaults (a grid
-    value that is not the testbed itself) gets a row of its own."""
+    value that is not the testbed itself) gets a row of its own, and a value that is the one the
+    demo's page uses for that variant says "(default)"."""
     names = {}
     for (role, v), g in m.groupby(["role", "variant"]):
         names[(role, v)] = min((str(x).replace(" (failure)", "") for x in g["label"]), key=len)
 
     def key(e: pd.Series) -> str:
-        extra = {k: x for k, x in json.loads(e["point"] or "{}").items() if str(x) != e["testbed"]}
-        suffix = " · " + ", ".join(f"{k} {x}" for k, x in extra.items()) if extra else ""
+        point = json.loads(e["point"] or "{}")
+        extra = {k: x for k, x in point.items() if str(x) != e["testbed"]}
+        default = evidence.default_settings(e["demo"], e["variant"], point) if extra else {}
+        suffix = " · " + ", ".join(f"{k} {x}" + (" (default)" if k in default and default[k] == x else "")
+                                   for k, x in extra.items()) if extra else ""
         return f"{'✗ ' if e['role'] == 'failure' else ''}{names[(e['role'], e['variant'])]}{suffix}"
 
     return m.apply(key, axis=1)

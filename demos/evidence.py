@@ -122,6 +122,29 @@ def matrix(tables: list[SweepTable]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def default_settings(demo: str, variant: str, point: dict) -> dict:
+    """The settings ``variant`` of ``demo`` trains with by default at ``point``'s testbed, where the
+    demo resolves defaults per comparison (mode collapse: the ring's slower fixes train 1,500 steps,
+    the rest 750); {} for any other demo. Lets a page say which of several step counts is the one a
+    user gets."""
+    import dataclasses
+    import importlib
+
+    from .catalog import CATALOG
+
+    info = CATALOG.get(demo)
+    if info is None or not info.module:
+        return {}
+    mod = importlib.import_module(info.module)
+    if not hasattr(mod, "resolve"):
+        return {}
+    try:
+        given = {k: v for k, v in point.items() if k in ("dataset", "testbed")}
+        return dataclasses.asdict(mod.resolve(mod.Config(**given), [variant]))
+    except (TypeError, ValueError):
+        return {}
+
+
 def x_value(config: dict, axis: dict) -> float:
     x = float(config[axis["key"]])
     return x / float(config[axis["over"]]) if axis.get("over") else x

@@ -158,3 +158,16 @@ def test_a_click_in_the_app_switches_to_the_demo_page():
     assert not at.exception
     assert at.radio(key="dataset").value == "grid" and at.selectbox(key="variant").value == "pacgan"
     assert at.query_params["dataset"] == "grid"  # (pacgan is the page's default fix: it keeps it out of the URL)
+
+
+def test_the_shipped_matrix_says_which_step_count_is_each_ring_fixs_default():
+    """The ring's fixes were measured at 750 and 1,500 steps; the page trains PacGAN at 750 and
+    minibatch stddev at 1,500 (demos/mode_collapse.FIX_STEPS). The matrix must not leave a reader
+    to guess which row is what the demo page runs."""
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    rows = list(at.dataframe[0].value.index)
+    assert any(r.startswith("Packing") and r.endswith("steps 750 (default)") for r in rows), rows
+    assert any(r.startswith("Packing") and r.endswith("steps 1500") for r in rows), rows
+    assert any(r.startswith("Minibatch") and r.endswith("steps 1500 (default)") for r in rows), rows
+    assert any(r.startswith("Minibatch") and r.endswith("steps 750") for r in rows), rows
+    assert evidence.default_settings("dirac", "any", {}) == {}  # demos without per-comparison defaults
