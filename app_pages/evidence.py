@@ -69,8 +69,7 @@ def row_keys(m: pd.DataFrame) -> pd.Series:
     def key(e: pd.Series) -> str:
         point = json.loads(e["point"] or "{}")
         extra = {k: x for k, x in point.items() if str(x) != e["testbed"]}
-        default = evidence.default_settings(e["demo"], e["variant"], point) if extra else {}
-        suffix = " · " + ", ".join(f"{k} {x}" + (" (default)" if k in default and default[k] == x else "")
+        suffix = " · " + ", ".join(f"{k} {x}" + evidence.default_note(e["demo"], e["variant"], e["role"], point, k)
                                    for k, x in extra.items()) if extra else ""
         return f"{'✗ ' if e['role'] == 'failure' else ''}{names[(e['role'], e['variant'])]}{suffix}"
 

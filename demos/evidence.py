@@ -122,11 +122,11 @@ def matrix(tables: list[SweepTable]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def default_settings(demo: str, variant: str, point: dict) -> dict:
-    """The settings ``variant`` of ``demo`` trains with by default at ``point``'s testbed, where the
-    demo resolves defaults per comparison (mode collapse: the ring's slower fixes train 1,500 steps,
-    the rest 750); {} for any other demo. Lets a page say which of several step counts is the one a
-    user gets."""
+def default_settings(demo: str, variants, point: dict) -> dict:
+    """The settings a comparison of ``variants`` (a list, or one variant) of ``demo`` trains with by
+    default at ``point``'s testbed, where the demo resolves defaults per comparison (mode collapse:
+    the ring's slower fixes, and the failure beside them, train 1,500 steps, the rest 750); {} for
+    any other demo. Lets a page say which of several step counts is the one a user gets."""
     import dataclasses
     import importlib
 
@@ -140,9 +140,26 @@ def default_settings(demo: str, variant: str, point: dict) -> dict:
         return {}
     try:
         given = {k: v for k, v in point.items() if k in ("dataset", "testbed")}
-        return dataclasses.asdict(mod.resolve(mod.Config(**given), [variant]))
+        return dataclasses.asdict(mod.resolve(mod.Config(**given), [variants] if isinstance(variants, str) else list(variants)))
     except (TypeError, ValueError):
         return {}
+
+
+def default_note(demo: str, variant: str, role: str, point: dict, key: str) -> str:
+    """" (default)" when ``point[key]`` is what ``variant`` trains with by default; for a failure
+    whose default changes with the fix beside it, " (default beside X, Y)"; else ""."""
+    if default_settings(demo, variant, point).get(key, object()) == point[key]:
+        return " (default)"
+    if role != "failure":
+        return ""
+    import importlib
+
+    from .catalog import CATALOG
+
+    table = getattr(importlib.import_module(CATALOG[demo].module), "VARIANTS", {})
+    beside = [str(table[f][0]) for f in table if f != variant
+              and default_settings(demo, [variant, f], point).get(key, object()) == point[key]]
+    return f" (default beside {', '.join(beside)})" if beside else ""
 
 
 def x_value(config: dict, axis: dict) -> float:

@@ -170,4 +170,6 @@ def test_the_shipped_matrix_says_which_step_count_is_each_ring_fixs_default():
     assert any(r.startswith("Packing") and r.endswith("steps 1500") for r in rows), rows
     assert any(r.startswith("Minibatch") and r.endswith("steps 1500 (default)") for r in rows), rows
     assert any(r.startswith("Minibatch") and r.endswith("steps 750") for r in rows), rows
+    assert "✗ Plain GAN · steps 750 (default)" in rows
+    assert "✗ Plain GAN · steps 1500 (default beside Minibatch standard deviation, WGAN-GP)" in rows
     assert evidence.default_settings("dirac", "any", {}) == {}  # demos without per-comparison defaults
