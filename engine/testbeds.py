@@ -15,10 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import data2d
-from .metrics import sort_dim1
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,17 @@ def directions(k: int = 32) -> torch.Tensor:
     """k unit vectors evenly spread over the half circle (sliced distances project on these)."""
     a = torch.arange(k, dtype=torch.float64) * math.pi / k
     return torch.stack([a.cos(), a.sin()], 1).float()
+
+
+def sort_dim1(x: torch.Tensor) -> torch.Tensor:
+    """``torch.sort(x, dim=1).values``, the same numbers, faster on the CPU: the sliced distances
+    sort (S, n, K) projections every evaluation, and on this CPU NumPy's sort of 8 x 1,000 x 32
+    values took 1.0 ms against torch.sort's 14.5 ms (one thread). Sorting is exact, and both put NaN
+    last, so the result is bit-identical (tests/test_testbeds.py). A tensor on a GPU or one that
+    needs a gradient keeps torch.sort."""
+    if x.device.type != "cpu" or x.requires_grad:
+        return torch.sort(x, dim=1).values
+    return torch.from_numpy(np.sort(x.numpy(), axis=1))
 
 
 def sliced_w1(x: torch.Tensor, y: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
