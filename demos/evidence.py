@@ -122,21 +122,26 @@ def matrix(tables: list[SweepTable]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _resolving_module(demo: str):
+    """The demo's module when it resolves defaults per comparison (a ``resolve(cfg, variants)``), else None."""
+    import importlib
+
+    from .catalog import CATALOG
+
+    info = CATALOG.get(demo)
+    mod = importlib.import_module(info.module) if info is not None and info.module else None
+    return mod if hasattr(mod, "resolve") else None
+
+
 def default_settings(demo: str, variants, point: dict) -> dict:
     """The settings a comparison of ``variants`` (a list, or one variant) of ``demo`` trains with by
     default at ``point``'s testbed, where the demo resolves defaults per comparison (mode collapse:
     the ring's slower fixes, and the failure beside them, train 1,500 steps, the rest 750); {} for
     any other demo. Lets a page say which of several step counts is the one a user gets."""
     import dataclasses
-    import importlib
 
-    from .catalog import CATALOG
-
-    info = CATALOG.get(demo)
-    if info is None or not info.module:
-        return {}
-    mod = importlib.import_module(info.module)
-    if not hasattr(mod, "resolve"):
+    mod = _resolving_module(demo)
+    if mod is None:
         return {}
     try:
         given = {k: v for k, v in point.items() if k in ("dataset", "testbed")}
@@ -150,13 +155,10 @@ def default_note(demo: str, variant: str, role: str, point: dict, key: str) -> s
     whose default changes with the fix beside it, " (default beside X, Y)"; else ""."""
     if default_settings(demo, variant, point).get(key, object()) == point[key]:
         return " (default)"
-    if role != "failure":
+    mod = _resolving_module(demo)
+    if role != "failure" or mod is None:
         return ""
-    import importlib
-
-    from .catalog import CATALOG
-
-    table = getattr(importlib.import_module(CATALOG[demo].module), "VARIANTS", {})
+    table = getattr(mod, "VARIANTS", {})
     beside = [str(table[f][0]) for f in table if f != variant
               and default_settings(demo, [variant, f], point).get(key, object()) == point[key]]
     return f" (default beside {', '.join(beside)})" if beside else ""

@@ -173,3 +173,4 @@ def test_the_shipped_matrix_says_which_step_count_is_each_ring_fixs_default():
     assert "✗ Plain GAN · steps 750 (default)" in rows
     assert "✗ Plain GAN · steps 1500 (default beside Minibatch standard deviation, WGAN-GP)" in rows
     assert evidence.default_settings("dirac", "any", {}) == {}  # demos without per-comparison defaults
+    assert evidence.default_note("no_such_demo", "gan", "failure", {"steps": 1}, "steps") == ""  # a foreign table
