@@ -118,7 +118,8 @@ def main() -> None:
     # Interleaved rounds: this VM's speed drifts by tens of % within a minute, so each round times
     # both loops back to back and the ratio is the median of the rounds' ratios.
     plain, batch = PlainLoop(ts, args.seeds), Batched(ts, args.seeds)
-    plain.train(5), batch.train(5)  # warm-up (lazy first-use costs)
+    plain.train(5)  # warm-up (lazy first-use costs)
+    batch.train(5)
     flops = batch.flops()
     per = max(1, args.steps // args.rounds)
     rounds = [(plain.train(per), batch.train(per)) for _ in range(args.rounds)]

@@ -80,7 +80,6 @@ def test_sampling_is_the_uniform_mixture(kind):
     assert torch.allclose(share, torch.full((ps.classes,), 1 / ps.classes), atol=0.03), share
 
 
-
 def test_two_processes_building_the_image_set_at_once_both_succeed(tmp_path, monkeypatch):
     """Two trainers opening a medical page on a fresh server build the cache at the same moment. They
     shared one temporary name, so the slower one's rename found the file gone (FileNotFoundError,
