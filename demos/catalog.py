@@ -35,6 +35,8 @@ MED_VARIANTS = {
     "diffaug": "DiffAugment",
     "ada": "Adaptive augmentation (ADA)",
     "ema": "EMA of G's weights",
+    "fm": "Feature matching",
+    "msgan": "Mode-seeking regularisation (MSGAN)",
     "selfattn": "Self-attention in G and D (SAGAN)",
     "progressive": "Progressive growing (PGGAN)",
 }
@@ -171,7 +173,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 views of six modalities (CT, MR, radiograph, ultrasound from DICOM; histology "
             "and fundus in colour) draws one or two without normalisation; a modality classifier counts the "
-            "modalities that each of twelve one-change techniques recovers, measured over 8-16 seeds.",
+            "modalities that each of fifteen one-change techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
             module="demos.modalities",

@@ -61,6 +61,7 @@ class Config:
     ada_target: float = field(default=0.6, metadata=bounded(0.0, 1.0, "ADA: target of r_t = E sign D(x_real) (paper: 0.6)"))
     ada_images: int = field(default=5000, metadata=bounded(100, 10**7, "ADA: images for p to move 0 -> 1 "
                                                            "(paper: 500k; scaled to these runs of ~10k images)"))
+    ms_lambda: float = field(default=1.0, metadata=bounded(1e-3, 1e3, "mode-seeking weight lambda (Mao et al.: 1)"))
     eval_samples: int = field(default=256, metadata=bounded(64, 4000, "generated images scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
     eval_every: int = field(default=100, metadata=bounded(1, 5000, "steps between live frames"))
@@ -80,6 +81,8 @@ VARIANTS: dict[str, tuple[str, object]] = {
     "diffaug": ("DiffAugment", lambda c: Setup(diffaug=True)),
     "ada": ("Adaptive augmentation (ADA)", lambda c: Setup(ada=True)),
     "ema": ("EMA of G's weights", lambda c: Setup(ema=c.ema_beta)),
+    "fm": ("Feature matching", lambda c: Setup(fm=True)),
+    "msgan": ("Mode-seeking regularisation (MSGAN)", lambda c: Setup(ms=c.ms_lambda)),
     "selfattn": ("Self-attention in G and D (SAGAN)", lambda c: Setup(attention=True)),
     "progressive": ("Progressive growing (PGGAN)", lambda c: Setup(progressive=True)),
 }

@@ -50,6 +50,13 @@ class Setup:
       augmented with probability p (flip, shift by up to 4 pixels, brightness and contrast), p tuned
       every 4 steps from the overfitting heuristic r_t = E[sign(D(x_real))]: p += sign(r_t - 0.6) *
       (4 * batch) / ``Config.ada_images``, clipped to [0, 1] (target 0.6 is the paper's);
+    * ``fm``: feature matching (Salimans et al. 2016): G's loss is ||E_x f(x) - E_z f(G(z))||_2^2
+      instead of the non-saturating loss, f the input of D's last (linear) layer (its last feature
+      map after the LReLU), the means over the batch of real images D just saw and over G's batch;
+      D trains as in the failure;
+    * ``ms`` = lambda > 0: mode-seeking regularisation (Mao et al. 2019, MSGAN): for the two halves
+      z1, z2 of G's batch, L_ms = mean|G(z1) - G(z2)| / mean|z1 - z2| (the authors' code: mean
+      absolute differences), and lambda / (L_ms + 1e-5) is added to G's loss (their lambda = 1);
     * ``ema`` = beta > 0: images are drawn by an exponential moving average of G's weights
       (Karras et al. 2018; Yazici et al. 2019), theta_ema <- beta theta_ema + (1 - beta) theta;
     * ``attention``: SAGAN's self-attention block (Zhang et al. 2019) in G and in D at their
@@ -73,6 +80,8 @@ class Setup:
     diffaug: bool = False
     ada: bool = False
     ema: float = 0.0
+    fm: bool = False
+    ms: float = 0.0
     attention: bool = False
     progressive: bool = False
     loss: str = "nonsaturating"
@@ -99,6 +108,19 @@ def grow_stage(step: int, steps: int) -> tuple[int, float]:
     if u < 4:
         return 32, u - 3
     return 32, 1.0
+
+
+MS_EPS = 1e-5  # MSGAN's epsilon in lambda / (L_ms + eps)
+
+
+def mode_seeking_ratio(z: torch.Tensor, fake: torch.Tensor, s: int) -> torch.Tensor:
+    """MSGAN's L_ms per seed (S,): mean|G(z1) - G(z2)| / mean|z1 - z2|, z1 and z2 the first and
+    second half of the batch; z (S, B, z_dim), fake (B, S*C, r, r)."""
+    h = z.shape[1] // 2
+    x = fake.reshape(fake.shape[0], s, -1)
+    d_img = (x[:h] - x[h:2 * h]).abs().mean(dim=(0, 2))
+    d_z = (z[:, :h] - z[:, h:2 * h]).abs().mean(dim=(1, 2))
+    return d_img / d_z
 
 
 def shift_flip(x: torch.Tensor, gens: Sequence[torch.Generator], shift: int = 4) -> torch.Tensor:
@@ -160,22 +182,38 @@ class MedRun:
                                x.view(b, s, -1, *x.shape[2:])).view_as(x)
         return x
 
-    def d(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (S, B) of images x (B*pack, S*C, r, r): augmented, then packed."""
+    def d(self, x: torch.Tensor, features: bool = False):
+        """Logits (S, B) of images x (B*pack, S*C, r, r): augmented, then packed (with ``features``
+        also D's last features, (S, B, F))."""
         x = self.augment(x)
         m, s, r = self.su.pack, len(self.seeds), x.shape[-1]
         if m > 1:  # pack m consecutive images of each seed as channels
             x = x.view(-1, m, s, self.c, r, r).transpose(1, 2).reshape(-1, s * m * self.c, r, r)
-        return self.judge(x)
+        return self.judge(x, features)
 
-    def judge(self, x: torch.Tensor) -> torch.Tensor:
+    def judge(self, x: torch.Tensor, features: bool = False):
         """D's logits at the current stage (a growing D takes its resolution and alpha)."""
-        return self.D(x, self.res, self.alpha) if self.su.progressive else self.D(x)
+        args = (x, self.res, self.alpha) if self.su.progressive else (x,)
+        return self.D(*args, features=True) if features else self.D(*args)
+
+    def g_objective(self, z: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """G's loss per seed (S,): non-saturating, or feature matching; plus the mode-seeking term."""
+        su = self.su
+        if su.fm:  # Salimans et al.: match the batch means of D's last features (real ones fixed)
+            with torch.no_grad():
+                f_real = self.d(real, features=True)[1].mean(1)
+            g_loss = (f_real - self.d(fake, features=True)[1].mean(1)).pow(2).sum(1)
+        else:
+            g_loss = self.g_loss_fn(self.d(fake))
+        if su.ms:
+            g_loss = g_loss + su.ms / (mode_seeking_ratio(z, fake, len(self.seeds)) + MS_EPS)
+        return g_loss
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         su, n = self.su, self.cfg.batch * self.su.pack
         self.res, self.alpha = self.stage(self.steps_done + 1)
-        fake = self.G(self.noise(n), self.res, self.alpha)
+        z = self.noise(n)
+        fake = self.G(z, self.res, self.alpha)
         real = self.real(n).requires_grad_(su.r1 > 0)
         d_real = self.d(real)
         d_loss = self.d_loss_fn(d_real, self.d(fake.detach()))
@@ -188,7 +226,7 @@ class MedRun:
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
         self.opt_d.step()
-        g_loss = self.g_loss_fn(self.d(fake))
+        g_loss = self.g_objective(z, fake, real.detach())
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.sum().backward()
         self.opt_g.step()

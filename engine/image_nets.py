@@ -223,8 +223,10 @@ class Discriminator(nn.Module):
         conv = self.from_rgb[str(res)]
         return F.leaky_relu(F.conv2d(x, conv.weight, conv.bias, groups=self.s), 0.2)
 
-    def forward(self, x: torch.Tensor, res: int = 32, alpha: float = 1.0) -> torch.Tensor:
-        """x (B, S*pack*C, res, res) -> logits (S, B). Progressive growing, the mirror of G: at res r
+    def forward(self, x: torch.Tensor, res: int = 32, alpha: float = 1.0, features: bool = False):
+        """x (B, S*pack*C, res, res) -> logits (S, B); with ``features`` also the input of the last
+        (linear) layer, (S, B, F): D's last feature map after its LReLU, flattened (with the
+        minibatch-stddev channels where they are on). Progressive growing, the mirror of G: at res r
         < 32 the image enters through fromRGB_r (1x1 conv, LReLU) to the r x r features; while the
         r x r block fades in (alpha < 1) its output, at r/2, is
 
@@ -254,4 +256,5 @@ class Discriminator(nn.Module):
             fc = _spectral(self.fc.transpose(1, 2), getattr(self, f"u{len(self.ch)}")).transpose(1, 2)
         else:
             fc = self.fc * self.fc_c
-        return torch.baddbmm(self.fc_b, h, fc)[..., 0]
+        logits = torch.baddbmm(self.fc_b, h, fc)[..., 0]
+        return (logits, h) if features else logits

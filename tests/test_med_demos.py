@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from demos import brain_mri, med_gan, modalities
-from demos.med_training import MedRun, Setup, grow_stage, shift_flip
+from demos.med_training import MS_EPS, MedRun, Setup, grow_stage, mode_seeking_ratio, shift_flip
 from engine.image_nets import Discriminator, Generator, SelfAttention, downsample_real, pixel_norm
 from engine.jsonio import jsonable
 
@@ -215,6 +215,47 @@ def test_ema_follows_g_with_decay_beta():
     run.step()
     for pe, p0, p in zip(run.G_ema.parameters(), before, run.G.parameters()):
         assert torch.allclose(pe, 0.9 * p0 + 0.1 * p.detach(), atol=1e-6)
+
+
+def test_mode_seeking_ratio_is_mean_image_gap_over_mean_latent_gap_per_seed():
+    """Batch of 4 (halves: images 0, 1 against 2, 3), 2 seeds, 1-pixel images, z_dim 1:
+    seed 0: images (0, 1 | 2, 5), latents (0, 0 | 1, 3): mean|dx| = (2 + 4) / 2 = 3, mean|dz| = 2;
+    seed 1: images all 7 (collapsed), latents (0, 0 | 2, 2): ratio 0."""
+    fake = torch.tensor([[0.0, 7.0], [1.0, 7.0], [2.0, 7.0], [5.0, 7.0]]).view(4, 2, 1, 1)
+    z = torch.tensor([[0.0, 0.0, 1.0, 3.0], [0.0, 0.0, 2.0, 2.0]]).view(2, 4, 1)
+    assert torch.allclose(mode_seeking_ratio(z, fake, 2), torch.tensor([1.5, 0.0]))
+
+
+def test_mode_seeking_term_is_added_to_gs_loss_as_lambda_over_ratio():
+    run = MedRun(Setup(ms=2.0), TINY, "brain", [0], torch.device("cpu"))
+    base = MedRun(Setup(), TINY, "brain", [0], torch.device("cpu"))
+    z = run.noise(8)
+    fake, real = run.G(z), run.real(8)
+    expected = base.g_loss_fn(run.d(fake)) + 2.0 / (mode_seeking_ratio(z, fake, 1) + MS_EPS)
+    assert torch.allclose(run.g_objective(z, fake, real), expected)
+
+
+def test_feature_matching_is_the_squared_gap_of_ds_mean_last_features():
+    """A D whose last features are the images' mean pixel (and a constant): the loss is
+    (mean over reals - mean over fakes)^2 of that feature, and the constant adds nothing."""
+    run = MedRun(Setup(fm=True), TINY, "brain", [0], torch.device("cpu"))
+
+    class MeanD(torch.nn.Module):
+        def forward(self, x, features=False):
+            f = torch.stack([x.mean(dim=(1, 2, 3)), torch.ones(x.shape[0])], 1)[None]  # (S=1, B, 2)
+            return (f.sum(2), f) if features else f.sum(2)
+
+    run.D = MeanD()
+    real, fake = torch.full((4, 1, 32, 32), 0.5), torch.full((6, 1, 32, 32), -0.25)
+    assert torch.allclose(run.g_objective(run.noise(6), fake, real), torch.tensor([0.75 ** 2]))
+
+
+def test_discriminator_features_are_the_input_of_its_last_layer():
+    d = Discriminator([0, 1], channels=1, width=4)
+    x = torch.randn(3, 2, 32, 32)
+    logits, f = d(x, features=True)
+    assert f.shape == (2, 3, 4 * 4 * 16) and torch.equal(logits, d(x))
+    assert torch.allclose(logits, torch.baddbmm(d.fc_b, f, d.fc)[..., 0])
 
 
 def test_every_fix_is_one_change_to_the_failure():
