@@ -6,14 +6,20 @@ demo's ``run``. Writes, after each variant (so an interrupted sweep keeps what i
 * ``pretrained/<demo>_default.json``: the same result, shipped so the page opens at once.
 
     nice -n 10 python -m demos.med_sweep brain_mri --seeds 16 [--variants plain,batchnorm] [--seed 0]
+    python -m demos.med_sweep brain_mri --adopt plain.json   # a `demos run --json` result at the defaults
+
+Two sweeps of different variants may run at once (one per core): each merges under a lock.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import fcntl
 import importlib
 import json
 import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from engine import pretrained
@@ -125,26 +131,67 @@ def write_evidence(demo_id: str, result: dict, out: Path = ROOT / "docs" / "swee
     return path
 
 
-def sweep(demo_id: str, seeds: int, variants: list[str], seed: int = 0, threads: int = 1) -> dict:
-    mod = importlib.import_module(f"demos.{demo_id}")
-    cfg = med_gan.Config(seed=seed)
-    SWEEPS.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def locked(path: Path | None = None):
+    """An exclusive lock: sweeps running at once (different variants, one per core) read, merge and
+    write their results and docs/medical_gans.md one after the other, so none drops another's rows."""
+    path = path or SWEEPS / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def record(demo_id: str, seed: int, new: dict) -> dict:
+    """Merge one run's variants into the demo's result on disk and rewrite what the sweep writes."""
     out = SWEEPS / f"{demo_id}_seed{seed}.json"
     shipped = pretrained.path_for(demo_id, "default")
-    # carry on from the full result (the docs/ copy drops grids and curves to stay small)
-    result = json.loads(shipped.read_text()) if seed == 0 and shipped.exists() else \
-        json.loads(out.read_text()) if out.exists() else None
-    for v in variants:
-        t = time.time()
-        result = merge(result, mod.run(cfg, [v], seeds, threads=threads))
+    with locked():
+        # carry on from the result on disk now (another sweep may have added variants meanwhile);
+        # the full result keeps grids and curves, the docs/ copy drops them to stay small
+        result = json.loads(shipped.read_text()) if seed == 0 and shipped.exists() else \
+            json.loads(out.read_text()) if out.exists() else None
+        result = merge(result, new)
         out.write_text(json.dumps(jsonable({**result, "variants": {
             k: {kk: vv for kk, vv in r.items() if kk not in ("grid", "curves")} for k, r in result["variants"].items()}})))
         write_doc(f"{demo_id}_seed{seed}" if seed else demo_id, result)
         if seed == 0:
-            pretrained.save(result, pretrained.path_for(demo_id, "default"))
+            pretrained.save(result, shipped)
             write_evidence(demo_id, result)
+    return result
+
+
+def sweep(demo_id: str, seeds: int, variants: list[str], seed: int = 0, threads: int = 1) -> dict:
+    mod = importlib.import_module(f"demos.{demo_id}")
+    cfg = mod.Config(seed=seed)
+    SWEEPS.mkdir(parents=True, exist_ok=True)
+    result = None
+    for v in variants:
+        t = time.time()
+        result = record(demo_id, seed, mod.run(cfg, [v], seeds, threads=threads))
         print(f"{demo_id} {v}: {time.time() - t:.0f} s; failure {rate(med_gan.success(result, v, 'failure'))}, "
               f"fix {rate(med_gan.success(result, v, 'fix'))}", flush=True)
+    return result
+
+
+def adopt(demo_id: str, paths: list[Path]) -> dict:
+    """Record results already computed by ``python -m demos run <demo> --json FILE`` (e.g. a
+    verification run) as if the sweep had run them: only at the demo's default settings (seed
+    aside) and this code version, or it refuses, naming the file and the settings that differ."""
+    mod = importlib.import_module(f"demos.{demo_id}")
+    result = None
+    for p in paths:
+        new = json.loads(Path(p).read_text())
+        want = dataclasses.asdict(mod.Config(seed=new["config"].get("seed", 0)))
+        diff = sorted(k for k in set(want) | set(new["config"]) if want.get(k) != new["config"].get(k))
+        if new.get("demo") != demo_id or new.get("code_version") != med_gan.CODE_VERSION or diff:
+            raise SystemExit(f"{p}: not a {demo_id} run at the default settings of {med_gan.CODE_VERSION} "
+                             f"(demo {new.get('demo')}, code {new.get('code_version')}, differs in: {', '.join(diff) or '-'})")
+        result = record(demo_id, new["config"]["seed"], new)
+        print(f"{demo_id}: adopted {', '.join(new['variants'])} from {p}", flush=True)
     return result
 
 
@@ -160,7 +207,7 @@ def fill_grids(demo_id: str) -> None:
     for v, r in result["variants"].items():
         if "grid" in r:
             continue
-        one = mod.run(med_gan.Config(**result["config"]), [v], 1, threads=1)["variants"][v]
+        one = mod.run(mod.Config(**result["config"]), [v], 1, threads=1)["variants"][v]
         r.update(grid=one["grid"], curves=one["curves"], curves_seeds=1, grid_metrics=one["per_seed"][0])
         a, b = r["per_seed"][0], one["per_seed"][0]
         print(f"{demo_id} {v}: seed 0 stored classes {a['classes']} rKL {a['reverse_kl']:.3f}, "
@@ -179,7 +226,11 @@ def main(argv=None) -> None:
     ap.add_argument("--fill-grids", action="store_true", help="only add missing grids to the shipped result")
     ap.add_argument("--evidence", action="store_true",
                     help="only write docs/sweeps/evidence_<demo>.parquet from the stored sweep (no training)")
+    ap.add_argument("--adopt", nargs="+", type=Path, metavar="JSON",
+                    help="record these `python -m demos run --json` results (default settings only) instead of training")
     a = ap.parse_args(argv)
+    if a.adopt:
+        return adopt(a.demo, a.adopt)
     if a.evidence:
         print(write_evidence(a.demo, json.loads((SWEEPS / f"{a.demo}_seed0.json").read_text())))
         return None
