@@ -20,6 +20,14 @@ def test_ms_ssim_is_one_for_identical_images_and_low_for_unrelated_noise():
     assert math.isnan(mc.mean_pairwise_ms_ssim(a[:1]))  # one image has no pair
 
 
+def test_box_mean_is_the_stride_one_window_average():
+    x = torch.arange(16, dtype=torch.float64).view(1, 1, 4, 4)
+    # top-left 3 x 3 window: rows 0-2, columns 0-2 of 0..15 -> mean of (0,1,2,4,5,6,8,9,10) = 5
+    assert mc.box_mean(x, 3)[0, 0, 0, 0].item() == 5.0
+    y = torch.rand(7, 1, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    assert torch.allclose(mc.box_mean(y, 5), torch.nn.functional.avg_pool2d(y, 5, 1), rtol=0, atol=1e-14)
+
+
 def test_ms_ssim_weights_are_wang_et_al_renormalised():
     w = torch.tensor(mc.MS_WEIGHTS)
     assert torch.allclose(w, torch.tensor([0.0448, 0.2856, 0.3001]))
