@@ -21,7 +21,7 @@ from engine import med_classifier, med_data
 from engine.config import ConfigError, from_overrides
 
 LIVE_MAX_SEEDS, LIVE_MAX_STEPS = 8, 3000  # server-side limits for live runs, whatever the URL asks
-DEFAULT = med_gan.Config()
+LEARNING_RATES = [1e-4, 2e-4, 4e-4, 5e-4, 1e-3, 2e-3]  # the slider's stops: each demo's default among them
 CLAIM_RATE, CLAIM_SEEDS = 0.9, 16
 
 
@@ -59,6 +59,7 @@ def warm_torch() -> bool:
 def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     info = CATALOG[mod.DEMO_ID]
     kind, p = mod.KIND, mod.DEMO_ID[:3] + "_"
+    defaults = mod.Config()  # each demo's own defaults (the brain trains longer at a lower learning rate)
     names = med_data.CLASSES[kind]
     st.title(info.title)
     st.caption(intro)
@@ -67,21 +68,19 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     fix = url_choice(c1, "Technique (one change to the failing GAN)", fixes, "variant", info.default_fix, what="technique")
     seeds = c2.slider("Seeds for a live run", 1, LIVE_MAX_SEEDS, 2, key="med_seeds", bind="query-params",
                       help="The shipped result has 16 seeds (8 for some techniques); a live run of 8 seeds of both GANs "
-                      "takes about two minutes on a 2-core CPU (docs/medical_gans.md, 'Time'); self-attention's "
-                      "steps cost 5–9× as much.")
+                      "takes 2-5 minutes on a 2-core CPU (the brain's 1,500 steps the longest; docs/medical_gans.md, "
+                      "'Time'); self-attention's steps cost 5–9× as much.")
     with st.expander("Training settings", expanded=False):
         s1, s2, s3 = st.columns(3)
-        steps = s1.number_input("Steps", 50, LIVE_MAX_STEPS, DEFAULT.steps, step=100, key="med_steps", bind="query-params")
-        lr_g = s2.select_slider("G learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_g, key="med_lr_g",
-                                bind="query-params")
-        lr_d = s3.select_slider("D learning rate", [1e-4, 2e-4, 5e-4, 1e-3, 2e-3], DEFAULT.lr_d, key="med_lr_d",
-                                bind="query-params")
-        st.caption(f"Batch {DEFAULT.batch}, latent dimension {DEFAULT.z_dim}, widths G {DEFAULT.g_width} / D "
-                   f"{DEFAULT.d_width}, Adam β₁ = {DEFAULT.beta1}, weights ~ N(0, 0.02); {DEFAULT.eval_samples} images "
+        steps = s1.number_input("Steps", 50, LIVE_MAX_STEPS, defaults.steps, step=100, key="med_steps", bind="query-params")
+        lr_g = s2.select_slider("G learning rate", LEARNING_RATES, defaults.lr_g, key="med_lr_g", bind="query-params")
+        lr_d = s3.select_slider("D learning rate", LEARNING_RATES, defaults.lr_d, key="med_lr_d", bind="query-params")
+        st.caption(f"Batch {defaults.batch}, latent dimension {defaults.z_dim}, widths G {defaults.g_width} / D "
+                   f"{defaults.d_width}, Adam β₁ = {defaults.beta1}, weights ~ N(0, 0.02); {defaults.eval_samples} images "
                    "per seed are scored. Technique settings (R1 γ, CR λ, EMA β, packing, ADA) are the papers' "
                    "defaults: see The maths.")
     try:
-        cfg = from_overrides(med_gan.Config, {"steps": int(steps), "lr_g": lr_g, "lr_d": lr_d})
+        cfg = from_overrides(mod.Config, {"steps": int(steps), "lr_g": lr_g, "lr_d": lr_d})
     except ConfigError as e:
         st.error(f"Invalid setting: {e}")
         st.stop()
@@ -201,7 +200,7 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
 
     @st.cache_data(show_spinner=False)
     def real_reference(k: str) -> dict:
-        return med_classifier.judge(k).real_reference(DEFAULT.eval_samples) | {"grid": med_gan.grid(med_gan.real_images(k))}
+        return med_classifier.judge(k).real_reference(defaults.eval_samples) | {"grid": med_gan.grid(med_gan.real_images(k))}
 
     warm_torch()
     try:
@@ -209,7 +208,7 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     except med_classifier.ClassifierError as e:
         st.error(f"Cannot judge images: {e}")
         st.stop()
-    shipped = live.shipped_result(mod.DEMO_ID, "default", med_gan.CODE_VERSION, cfg, fix) if cfg == DEFAULT else None
+    shipped = live.shipped_result(mod.DEMO_ID, "default", med_gan.CODE_VERSION, cfg, fix) if cfg == defaults else None
     if shipped is not None and failure not in shipped["variants"]:
         shipped = None
     job_spec = live.spec(mod, cfg, [failure, fix], seeds)  # failure and fix are independent: may train apart

@@ -54,7 +54,7 @@ def main(argv=None) -> None:
         if not first:
             first.append(time.perf_counter() - t0)
 
-    cfg = med_gan.Config() if a.full else med_gan.Config(steps=2)
+    cfg = mod.Config() if a.full else mod.Config(steps=2)
     res = mod.run(cfg, [med_gan.FAILURE, "batchnorm"], a.seeds, on_event=on_event, threads=1)
     print(f"{a.demo}, {a.seeds} seeds: first grid after {first[0]:.2f} s")
     if a.full:
