@@ -132,12 +132,12 @@ def write_evidence(demo_id: str, result: dict, out: Path = ROOT / "docs" / "swee
 
 
 @contextmanager
-def locked(path: Path | None = None):
-    """An exclusive lock: sweeps running at once (different variants, one per core) read, merge and
-    write their results and docs/medical_gans.md one after the other, so none drops another's rows."""
-    path = path or SWEEPS / ".lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
+def locked():
+    """An exclusive lock (SWEEPS/.lock): sweeps running at once (different variants, one per core)
+    read, merge and write their results and docs/medical_gans.md one after the other, so none drops
+    another's rows."""
+    SWEEPS.mkdir(parents=True, exist_ok=True)
+    with open(SWEEPS / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
