@@ -118,6 +118,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, help="$GAN_CLINIC_WORKERS for the server")
     ap.add_argument("--worker-nice", type=int, help="$GAN_CLINIC_WORKER_NICE for the server")
     ap.add_argument("--skip-engine", action="store_true", help="do not run scripts/bench_engine.py")
+    ap.add_argument("--skip-cli", action="store_true", help="time the app only (no CLI run, so no app / CLI ratios): "
+                    "for before/after runs of an app change, alternating, where the CLI has not changed")
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still stops its server
@@ -141,37 +143,43 @@ def main() -> int:
         lt.warm_up(base, proc.pid)
         for name in names:
             demo, url, cli_args, variants = COMPARISONS[name]
-            runs = [cli(demo, cli_args, variants, args.seeds, int(t)) for t in args.cli_threads.split(",")]
-            c = min(runs, key=lambda r: r["run_s"])
+            if args.skip_cli:
+                c = {"process_s": None, "run_s": None, "cpu_s": None, "threads": None}
+            else:
+                runs = [cli(demo, cli_args, variants, args.seeds, int(t)) for t in args.cli_threads.split(",")]
+                c = min(runs, key=lambda r: r["run_s"])
             s, cpu = app(base, url, args.client, args.timeout, proc.pid, log)
             m = lt.machine()
             row = {"comparison": name, "cli_process_s": c["process_s"], "cli_run_s": c["run_s"],
                    "app_first_frame_s": round(s.first_frame_s, 2) if s.first_frame_s is not None else None,
                    "app_verdict_s": round(s.completion_s, 2),
-                   "overhead": round(s.completion_s / c["run_s"], 2),
+                   "overhead": round(s.completion_s / c["run_s"], 2) if c["run_s"] else None,
                    "frames_per_s": round(s.frames / s.live_s, 2) if s.live_s and s.frames else None,
                    "redraws_per_s": round(s.redraws / s.live_s, 2) if s.live_s and s.redraws else None,
                    "target_s": TARGET_S.get(name, 10.0), "first_frame_target_s": FIRST_FRAME_TARGET_S.get(name),
                    "cli_cpu_s": c["cpu_s"], **cpu,
-                   "cpu_overhead": round((cpu["server_cpu_s"] + cpu["trainer_cpu_s"]) / c["cpu_s"], 2),
+                   "cpu_overhead": round((cpu["server_cpu_s"] + cpu["trainer_cpu_s"]) / c["cpu_s"], 2) if c["cpu_s"] else None,
                    **{f"after_{k}": v for k, v in m.items()}}
             rows.append(row)
             row["cli_threads"] = c["threads"]
-            print(f"{name:12s} CLI {c['run_s']:6.1f} s run ({c['process_s']:6.1f} s process, {c['threads']} thread(s)) | "
-                  f"app: first frame "
+            cli_text = ("CLI skipped" if c["run_s"] is None else
+                        f"CLI {c['run_s']:6.1f} s run ({c['process_s']:6.1f} s process, {c['threads']} thread(s))")
+            print(f"{name:12s} {cli_text} | app: first frame "
                   f"{row['app_first_frame_s']} s"
                   + (f" (target {row['first_frame_target_s']:.0f} s)" if row["first_frame_target_s"] else "")
                   + f", verdict {row['app_verdict_s']:6.1f} s (target {row['target_s']:.0f} s) | "
-                  f"app / CLI {row['overhead']:.2f} | live view {row['frames_per_s']} new frames/s"
+                  + (f"app / CLI {row['overhead']:.2f} | " if row["overhead"] else "")
+                  + f"live view {row['frames_per_s']} new frames/s"
                   + (f", {row['redraws_per_s']} redraws/s" if row["redraws_per_s"] else "")
-                  + f" | CPU: CLI {c['cpu_s']:.1f} s, app {cpu['trainer_cpu_s']:.1f} s in {cpu['parts']} trainer(s) + "
-                  f"{cpu['server_cpu_s']:.1f} s server = x{row['cpu_overhead']:.2f}"
+                  + " | CPU: " + (f"CLI {c['cpu_s']:.1f} s, " if c["cpu_s"] else "")
+                  + f"app {cpu['trainer_cpu_s']:.1f} s in {cpu['parts']} trainer(s) + {cpu['server_cpu_s']:.1f} s server"
+                  + (f" = x{row['cpu_overhead']:.2f}" if row["cpu_overhead"] else "")
                   + (f" (browser {cpu['browser_cpu_s']} s)" if args.client == "browser" else "")
                   + f" | load {m['loadavg'][0]}, matmul {m['matmul_gflops']} GFLOP/s", flush=True)
     finally:
         lt.stop_server(proc)
         shutil.rmtree(cache, ignore_errors=True)
-    if rows:
+    if rows and all(r["overhead"] for r in rows):
         worst = max(r["overhead"] for r in rows)
         print(f"app overhead (app verdict / CLI run): worst {worst:.2f}, mean "
               f"{sum(r['overhead'] for r in rows) / len(rows):.2f} (target <= 1.20 alone); CPU (app / CLI): worst "
