@@ -6,12 +6,14 @@ same controls; app_pages/common.forget_other_pages_widgets drops one page's valu
 """
 from __future__ import annotations
 
+import io
 import json
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from app_pages import live, plots2d
 from app_pages.widgets import url_choice
@@ -36,6 +38,13 @@ def mosaic(grid: list | None, cols: int = 5, scale: int = 3) -> np.ndarray:
         out[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = \
             a if a.shape[2] == 3 else a.repeat(3, 2)
     return out.repeat(scale, 0).repeat(scale, 1)
+
+
+def png(a: np.ndarray) -> bytes:
+    """A uint8 RGB picture as PNG bytes (what st.image would encode on every call)."""
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def num(x, d: int = 2) -> str:
@@ -114,26 +123,28 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
         return "recognised: " + (" · ".join(parts) if parts else f"no image recognised as any {classes_word}")
 
     def draw(frames: dict, curves: dict, step_text: str, real: dict | None = None) -> None:
+        # Inside a live frame every poll of every watcher redraws this view, but it only changes with
+        # the job's event: the mosaics' PNGs and the figures are built once per event (live.shared,
+        # live.chart), which took ~80 ms of the server's CPU per poll, at two polls a second.
         cols = st.columns(3)
         for col, v in zip(cols, (failure, fix)):
             f = frames.get(v) or {}
             col.markdown(f"**{labels[v]}** {step_text}")
-            col.image(mosaic(f.get("grid")), width="stretch")
+            col.image(live.shared(f"img:{v}", lambda g=f.get("grid"): png(mosaic(g))), width="stretch")
             col.caption(f"Seed 0, {class_line(f.get('metrics'))}")
+        re_ = real or REAL
         cols[2].markdown("**Real images** (training set)")
-        cols[2].image(mosaic((real or REAL)["grid"]), width="stretch")
+        cols[2].image(live.shared("img:real", lambda: png(mosaic(re_["grid"]))), width="stretch")
         cols[2].caption(f"Every {classes_word} in equal shares, in turn: " + ", ".join(names) + ".")
         named = {labels[v]: curves.get(v) for v in (failure, fix)}
-        re_ = real or REAL
         m = st.columns(4)
-        m[0].plotly_chart(plots2d.curves_figure(named, "classes", f"{classes_word.capitalize()}s covered (of {len(names)})",
-                                                colors, hline=len(names)), width="stretch", key=f"{p}c_classes")
-        m[1].plotly_chart(plots2d.curves_figure(named, "frechet", "Fréchet distance, classifier features", colors,
-                                                hline=re_["frechet"]), width="stretch", key=f"{p}c_fd")
-        m[2].plotly_chart(plots2d.curves_figure(named, "recall", "Recall (Kynkäänniemi et al.)", colors,
-                                                hline=re_["recall"]), width="stretch", key=f"{p}c_recall")
-        m[3].plotly_chart(plots2d.curves_figure(named, "ms_ssim", "MS-SSIM within a class (real: dotted)", colors,
-                                                hline=re_["ms_ssim"]), width="stretch", key=f"{p}c_ssim")
+        for where, (metric, title, ref) in zip(m, (
+                ("classes", f"{classes_word.capitalize()}s covered (of {len(names)})", len(names)),
+                ("frechet", "Fréchet distance, classifier features", re_["frechet"]),
+                ("recall", "Recall (Kynkäänniemi et al.)", re_["recall"]),
+                ("ms_ssim", "MS-SSIM within a class (real: dotted)", re_["ms_ssim"]))):
+            live.chart(where, f"{p}c_{metric}", lambda mt=metric, tt=title, h=ref:
+                       plots2d.curves_figure(named, mt, tt, colors, hline=h))
 
     def table(result: dict) -> pd.DataFrame:
         rows = []

@@ -84,3 +84,17 @@ def test_brain_opens_with_batch_norm_claimed_and_modalities_with_an_honest_note(
     brain, mods = page("brain_mri"), page("modalities")
     assert any("claimed" in s.value for s in brain.success)
     assert not mods.success and any("Honest note" in w.value for w in mods.warning)
+
+
+def test_a_second_viewer_rebuilds_no_image_and_no_figure():
+    """Every poll of every watcher redraws a live view: its three grids (PNG) and four figures are
+    built once per job event and shared (live.shared / live.chart). The shipped view is one such
+    frame, so a second session opening it builds nothing."""
+    from app_pages import live
+
+    page("brain_mri")  # builds the shipped view's pictures and figures (or finds them from earlier tests)
+    before = dict(live.BUILDS)
+    at = page("brain_mri")
+    assert not at.exception and images(at) == 3
+    assert live.BUILDS["built"] == before["built"]
+    assert live.BUILDS["shared"] - before["shared"] == 3 + 4
