@@ -71,11 +71,11 @@ class _Ewma:
 POLL_COST = _Ewma(0.01)  # CPU seconds of one poll (its script thread), measured
 
 
-def poll_interval(watchers: int, cost: Optional[float] = None) -> float:
+def poll_interval(watchers: int, cost: Optional[float] = None, poll_min: float = POLL_MIN) -> float:
     """Seconds between polls so that ``watchers`` polls of ``cost`` CPU seconds each take at most
-    ``POLL_BUDGET`` of a core: ``clamp(watchers x cost / budget, POLL_MIN, POLL_MAX)``."""
+    ``POLL_BUDGET`` of a core: ``clamp(watchers x cost / budget, poll_min, max(POLL_MAX, poll_min))``."""
     cost = POLL_COST.value if cost is None else cost
-    return min(POLL_MAX, max(POLL_MIN, watchers * cost / POLL_BUDGET))
+    return min(max(POLL_MAX, poll_min), max(poll_min, watchers * cost / POLL_BUDGET))
 
 
 # ---- one live frame per job ----------------------------------------------------------------------
@@ -169,15 +169,17 @@ def forget(slot: str) -> None:
     st.session_state.pop(f"_job:{slot}", None)
 
 
-def watch(slot: str, draw_live: Callable[[Optional[dict]], None]) -> Optional[Job]:
+def watch(slot: str, draw_live: Callable[[Optional[dict]], None], poll_min: float = POLL_MIN) -> Optional[Job]:
     """While this slot's job runs, poll it: progress bar, queue place, Stop, ``draw_live(event)``.
-    Returns the job (finished or not) or None."""
+    ``poll_min``: the shortest interval between polls (a page whose jobs send an event every few
+    seconds gains nothing from redrawing the same one twice a second). Returns the job (finished or
+    not) or None."""
     job = current_job(slot)
     if job is None or job.done:
         return job
     reg = registry()
 
-    @st.fragment(run_every=poll_interval(reg.active_watchers()))
+    @st.fragment(run_every=poll_interval(reg.active_watchers(), poll_min=poll_min))
     def _poll():
         t0 = time.thread_time()
         j = current_job(slot)
@@ -222,7 +224,7 @@ def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optiona
 
 
 def show(slot: str, job_spec: JobSpec, draw: Callable, show_result: Callable, shipped: Optional[dict],
-         seeds: int, fix: str, fmt: str = "({})") -> None:
+         seeds: int, fix: str, fmt: str = "({})", poll_min: float = POLL_MIN) -> None:
     """The lower half every side-by-side demo page shares: the live job for this view (polled),
     its final result, its failure, else the shipped result, else empty plots.
 
@@ -239,7 +241,7 @@ def show(slot: str, job_spec: JobSpec, draw: Callable, show_result: Callable, sh
             draw({}, {}, fmt.format("starting…"))
 
     if job is not None and not job.done:
-        watch(slot, draw_live)
+        watch(slot, draw_live, poll_min)
     elif job is not None and job.state == "done":
         with frame(("result", job.id)):
             show_result(job.result, f"Live run, {seeds} seeds, {job.result['wall_time_s']:.1f} s on "

@@ -25,6 +25,7 @@ from engine.config import ConfigError, from_overrides
 LIVE_MAX_SEEDS, LIVE_MAX_STEPS = 8, 3000  # server-side limits for live runs, whatever the URL asks
 LEARNING_RATES = [1e-4, 2e-4, 4e-4, 5e-4, 1e-3, 2e-3]  # the slider's stops: each demo's default among them
 CLAIM_RATE, CLAIM_SEEDS = 0.9, 16
+POLL_MIN_S = 1.0  # live polls at most once a second (app_pages/live.py: 2D pages poll twice a second)
 
 
 def mosaic(grid: list | None, cols: int = 5, scale: int = 3) -> np.ndarray:
@@ -225,4 +226,5 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     job_spec = live.spec(mod, cfg, [failure, fix], seeds)  # failure and fix are independent: may train apart
     if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
         live.start(mod.DEMO_ID, job_spec)
-    live.show(mod.DEMO_ID, job_spec, draw, show_result, shipped, seeds, fix)
+    # a live frame comes every eval_every steps (~10 s here): a poll a second still shows it within 1 s
+    live.show(mod.DEMO_ID, job_spec, draw, show_result, shipped, seeds, fix, poll_min=POLL_MIN_S)

@@ -296,6 +296,10 @@ def test_poll_interval_backs_off_with_watchers_and_poll_cost():
     assert poll_interval(30, 0.005) == pytest.approx(30 * 0.005 / POLL_BUDGET)
     assert poll_interval(30, 0.05) == poll_interval(300, 0.005) == POLL_MAX
     assert poll_interval(10, 0.02) > poll_interval(10, 0.01)  # a slower server polls less
+    # a page with a floor (the medical pages: an event every ~10 s) never polls faster than it
+    assert poll_interval(1, 0.005, poll_min=1.0) == 1.0
+    assert poll_interval(30, 0.05, poll_min=1.0) == POLL_MAX
+    assert poll_interval(1, 0.005, poll_min=2 * POLL_MAX) == 2 * POLL_MAX
 
 
 def test_frozen_figure_sends_the_same_spec():
