@@ -161,7 +161,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 axial slices of the MNI152 T1 template (seven anatomical levels, cerebellum "
             "to vertex) draws only a few levels without normalisation; with batch norm it draws six or seven "
-            "(claimed: 48/48 seeds). A level classifier counts the levels that each of fifteen one-change "
+            "(claimed: 62/64 seeds). A level classifier counts the levels that each of fifteen one-change "
             "techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
