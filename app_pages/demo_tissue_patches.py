@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import live, plots2d
+from app_pages.figures import png
 from app_pages.widgets import url_choice
 from engine import patches, pretrained
 from demos import tissue_patches as tp
@@ -87,17 +88,6 @@ def mosaic(grid: list | None, cols: int = 6, scale: int = 4) -> np.ndarray:
         out[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = \
             np.clip((np.asarray(p, np.float32) + 1) * 127.5, 0, 255).astype(np.uint8)
     return out.repeat(scale, 0).repeat(scale, 1)
-
-
-def png(image: np.ndarray) -> bytes:
-    """A mosaic as PNG bytes: encoded once per live frame, not once per watcher."""
-    import io
-
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def modality_line(metrics: list | None) -> str:

@@ -8,10 +8,13 @@ once, frozen, and every session sends the same dict.
 from __future__ import annotations
 
 import collections
+import io
 import threading
 from typing import Callable, Hashable
 
+import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 
 class FrozenFigure(go.Figure):
@@ -51,3 +54,11 @@ def shared_figure(owner: object, key: Hashable, build: Callable[[], go.Figure]) 
         while len(_cache) > CACHE_MAX:
             _cache.popitem(last=False)
     return fig
+
+
+def png(image: np.ndarray) -> bytes:
+    """A uint8 picture (a page's mosaic) as PNG bytes, which ``st.image`` sends as they are: a page
+    encodes it once per live frame (``live.shared``), not on every poll of every watcher."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()

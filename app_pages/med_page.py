@@ -6,16 +6,15 @@ same controls; app_pages/common.forget_other_pages_widgets drops one page's valu
 """
 from __future__ import annotations
 
-import io
 import json
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from app_pages import live, plots2d
+from app_pages.figures import png
 from app_pages.widgets import url_choice
 from demos import med_gan
 from demos.catalog import CATALOG
@@ -39,13 +38,6 @@ def mosaic(grid: list | None, cols: int = 5, scale: int = 3) -> np.ndarray:
         out[r * (side + gap):r * (side + gap) + side, c * (side + gap):c * (side + gap) + side] = \
             a if a.shape[2] == 3 else a.repeat(3, 2)
     return out.repeat(scale, 0).repeat(scale, 1)
-
-
-def png(a: np.ndarray) -> bytes:
-    """A uint8 RGB picture as PNG bytes (what st.image would encode on every call)."""
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def num(x, d: int = 2) -> str:
