@@ -269,7 +269,7 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
     curves = {v: {"step": [], **{m: [] for m in METRICS}} for v in runs}
     diverged = {v: [None] * len(seeds) for v in runs}
     spent = {v: 0.0 for v in runs}
-    stopped, step, scores = False, 0, {}
+    stopped, step, scores, scored_at, last_x = False, 0, {}, 0, {}
     for step in range(1, cfg.steps + 1):
         frame = step % cfg.eval_every == 0 or step == cfg.steps or step == 1
         live = {}
@@ -282,8 +282,9 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
             if frame and step == 1 and cfg.steps > 1:  # a first grid at once; scoring S x 256 images takes seconds
                 live[v] = {"grid": grid(run.sample(GRID)[0]), "metrics": None}
             elif frame:
-                x = run.sample()
+                x = last_x[v] = run.sample()
                 scores[v] = [jd.score(x[i]) for i in range(len(seeds))]
+                scored_at = step
                 curves[v]["step"].append(step)
                 for m in METRICS:
                     curves[v][m].append(mean_sd([p[m] for p in scores[v]])[0])
@@ -296,8 +297,11 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
             break
     out = {}
     for v, run in runs.items():
-        x = run.sample()
-        per_seed = [jd.score(x[i]) for i in range(len(seeds))]
+        if scored_at == step:  # the last step was a scored frame: the same weights, the same images
+            x, per_seed = last_x[v], scores[v]
+        else:
+            x = run.sample()
+            per_seed = [jd.score(x[i]) for i in range(len(seeds))]
         out[v] = {"per_seed": per_seed, "curves": curves[v], "diverged_at": diverged[v], "steps_done": step,
                   "stopped": stopped, "grid": grid(x[0]), "wall_time_s": spent[v], "device": str(device),
                   "ada_p": run.p.tolist() if run.su.ada else None}

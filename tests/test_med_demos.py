@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from demos import brain_mri, med_gan, modalities
-from demos.med_training import MS_EPS, MedRun, Setup, grow_stage, mode_seeking_ratio, shift_flip
+from demos.med_training import MS_EPS, MedRun, Setup, grow_stage, mode_seeking_ratio, shift_flip, train
 from engine.image_nets import Discriminator, Generator, SelfAttention, downsample_real, pixel_norm
 from engine.jsonio import jsonable
 
@@ -291,6 +291,24 @@ def test_every_variant_runs_on_the_colour_set_and_the_result_is_json():
         assert torch.tensor(r["grid"]).shape == (med_gan.GRID, 3, 32, 32)
     assert res["variants"]["ada"]["ada_p"] is not None
     json.dumps(jsonable(res))
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_final_scores_are_those_of_the_last_weights_and_a_scored_last_frame_is_not_scored_twice(monkeypatch, stop):
+    """Frames score at steps 3 and 6 (step 1 shows a grid only). The end reuses step 6's scores
+    (same weights, same images); a run stopped after step 1 scores its images at the end."""
+    from engine.med_classifier import judge
+
+    jd, calls = judge("brain"), []
+    score = jd.score
+    monkeypatch.setattr(jd, "score", lambda x: calls.append(1) or score(x))
+    out = train({"plain": Setup()}, TINY, "brain", [0, 1], should_stop=(lambda: True) if stop else None)["plain"]
+    assert len(calls) == (2 if stop else 2 * 2)
+    run = MedRun(Setup(), TINY, "brain", [0, 1], torch.device("cpu"))
+    for _ in range(out["steps_done"]):
+        run.step()
+    x = run.sample()
+    assert json.dumps(jsonable([score(x[i]) for i in range(2)])) == json.dumps(jsonable(out["per_seed"]))
 
 
 def test_brain_demo_runs_and_stops_when_asked():
