@@ -29,7 +29,7 @@ PAGE_KEYS: dict[str, dict[str, str]] = {
 DEFAULT_FIX = {"mode_collapse": "pacgan", "oscillation": "r1", "vanishing_gradients": "nonsaturating",
                "brain_mri": "batchnorm", "modalities": "batchnorm"}
 # config fields that only say how the run is observed or where: nothing to carry
-NOT_SETTINGS = {"seed", "device", "eval_every", "frame_every", "record_every", "arrows", "eval_samples"}
+NOT_SETTINGS = {"seed", "device", "eval_every", "frame_every", "grid_every", "record_every", "arrows", "eval_samples"}
 
 
 def _url_value(x) -> str:

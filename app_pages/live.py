@@ -205,9 +205,12 @@ def watch(slot: str, draw_live: Callable[[Optional[dict]], None], poll_min: floa
     return job
 
 
-def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optional[str] = None) -> Optional[dict]:
+def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optional[str] = None,
+                   ignore: tuple[str, ...] = ()) -> Optional[dict]:
     """The shipped result ``name`` of a demo if it was made with exactly ``cfg`` (and holds ``fix``),
-    else None; a missing or corrupt file is named on the page, which then offers a live run."""
+    else None; a missing or corrupt file is named on the page, which then offers a live run.
+    ``ignore``: config fields that only set how often a run is observed, never its results (a
+    demo says which: e.g. the medical demos' frame cadence)."""
     import dataclasses
     import json
 
@@ -218,7 +221,8 @@ def shipped_result(demo_id: str, name: str, code_version: str, cfg, fix: Optiona
     except pretrained.PretrainedError as e:
         st.info(f"No shipped result to show ({e}); press Run to train live.", icon="ℹ️")
         return None
-    if shipped["config"] != json.loads(json.dumps(dataclasses.asdict(cfg))):
+    want = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    if {k: v for k, v in shipped["config"].items() if k not in ignore} != {k: v for k, v in want.items() if k not in ignore}:
         return None
     return shipped if fix is None or fix in shipped["variants"] else None
 

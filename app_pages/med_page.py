@@ -124,7 +124,8 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
             f = frames.get(v) or {}
             col.markdown(f"**{labels[v]}** {step_text}")
             col.image(live.shared(f"img:{v}", lambda g=f.get("grid"): png(mosaic(g))), width="stretch")
-            col.caption(f"Seed 0, {class_line(f.get('metrics'))}")
+            k = f.get("scored_step")  # live frames: grids come more often than scores (med_gan.Config)
+            col.caption(f"Seed 0, {f'scored at step {k}, ' if k and f.get('metrics') else ''}{class_line(f.get('metrics'))}")
         re_ = real or REAL
         cols[2].markdown("**Real images** (training set)")
         cols[2].image(live.shared("img:real", lambda: png(mosaic(re_["grid"]))), width="stretch")
@@ -212,11 +213,12 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     except med_classifier.ClassifierError as e:
         st.error(f"Cannot judge images: {e}")
         st.stop()
-    shipped = live.shipped_result(mod.DEMO_ID, "default", med_gan.CODE_VERSION, cfg, fix) if cfg == defaults else None
+    shipped = live.shipped_result(mod.DEMO_ID, "default", med_gan.CODE_VERSION, cfg, fix,
+                                  ignore=med_gan.CADENCE) if cfg == defaults else None
     if shipped is not None and failure not in shipped["variants"]:
         shipped = None
     job_spec = live.spec(mod, cfg, [failure, fix], seeds)  # failure and fix are independent: may train apart
     if st.button("▶ Run live" if shipped else "▶ Run", type="primary"):
         live.start(mod.DEMO_ID, job_spec)
-    # a live frame comes every eval_every steps (~10 s here): a poll a second still shows it within 1 s
+    # a live grid comes every grid_every steps (~5 s here): a poll a second still shows it within 1 s
     live.show(mod.DEMO_ID, job_spec, draw, show_result, shipped, seeds, fix, poll_min=POLL_MIN_S)

@@ -65,7 +65,13 @@ class Config:
     ms_lambda: float = field(default=1.0, metadata=bounded(1e-3, 1e3, "mode-seeking weight lambda (Mao et al.: 1)"))
     eval_samples: int = field(default=256, metadata=bounded(64, 4000, "generated images scored per seed"))
     seed: int = field(default=0, metadata=bounded(0, 10**6, "first seed; seeds are seed, seed+1, ..."))
-    eval_every: int = field(default=100, metadata=bounded(1, 5000, "steps between live frames"))
+    eval_every: int = field(default=100, metadata=bounded(1, 5000, "steps between scored frames (the curves' points)"))
+    grid_every: int = field(default=50, metadata=bounded(1, 5000, "steps between live sample grids (scored or not)"))
+
+
+# Config fields that set only how often a run is watched (live grids, scored frames); results, and so
+# what a shipped result claims, come from the final scoring and do not depend on them.
+CADENCE = ("eval_every", "grid_every")
 
 
 def redefault(name: str, value):

@@ -271,7 +271,10 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
     spent = {v: 0.0 for v in runs}
     stopped, step, scores, scored_at, last_x = False, 0, {}, 0, {}
     for step in range(1, cfg.steps + 1):
-        frame = step % cfg.eval_every == 0 or step == cfg.steps or step == 1
+        # a scored frame every eval_every steps and at the end (scoring S x 256 images takes seconds);
+        # a grid alone, with the last scores, at step 1 and every grid_every steps in between
+        scored = step % cfg.eval_every == 0 or step == cfg.steps
+        frame = scored or step == 1 or step % cfg.grid_every == 0
         live = {}
         for v, run in runs.items():
             t = time.perf_counter()
@@ -279,16 +282,17 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
             for i in torch.nonzero(~(torch.isfinite(d_loss) & torch.isfinite(g_loss))).flatten().tolist():
                 diverged[v][i] = diverged[v][i] or step
             spent[v] += time.perf_counter() - t
-            if frame and step == 1 and cfg.steps > 1:  # a first grid at once; scoring S x 256 images takes seconds
-                live[v] = {"grid": grid(run.sample(GRID)[0]), "metrics": None}
-            elif frame:
+            if scored:
                 x = last_x[v] = run.sample()
                 scores[v] = [jd.score(x[i]) for i in range(len(seeds))]
                 scored_at = step
                 curves[v]["step"].append(step)
                 for m in METRICS:
                     curves[v][m].append(mean_sd([p[m] for p in scores[v]])[0])
-                live[v] = {"grid": grid(x[0]), "metrics": scores[v]}
+                live[v] = {"grid": grid(x[0]), "metrics": scores[v], "scored_step": step}
+            elif frame:
+                live[v] = {"grid": grid(run.sample(GRID)[0]), "metrics": scores.get(v),
+                           "scored_step": scored_at or None}
         if frame and on_event:
             on_event({"step": step, "total": cfg.steps, "variants": live,
                       "curves": {v: {k: list(c) for k, c in cv.items()} for v, cv in curves.items()}})

@@ -53,6 +53,21 @@ def test_every_shipped_technique_opens_with_its_measured_rate(demo):
         assert any(("claimed" in n or "Honest note" in n or "too few" in n) for n in notes), fix
 
 
+def test_a_shipped_result_that_differs_only_in_frame_cadence_still_opens():
+    """The brain's shipped result was scored every 100 steps; the page now scores every 250. Only
+    the cadence may differ: a changed setting (steps) means the shipped result does not describe it."""
+    from app_pages import live
+    from demos import brain_mri
+
+    shipped = pretrained.load(pretrained.path_for("brain_mri", "default"), med_gan.CODE_VERSION)
+    cfg = brain_mri.Config(**{k: v for k, v in shipped["config"].items() if k in med_gan.CADENCE})
+    assert cfg != brain_mri.Config()  # the cadence really differs from today's defaults
+    args = ("brain_mri", "default", med_gan.CODE_VERSION)
+    assert live.shipped_result(*args, brain_mri.Config(), "batchnorm", ignore=med_gan.CADENCE) is not None
+    assert live.shipped_result(*args, brain_mri.Config(), "batchnorm") is None
+    assert live.shipped_result(*args, brain_mri.Config(steps=1400), "batchnorm", ignore=med_gan.CADENCE) is None
+
+
 def test_unknown_technique_and_bad_numbers_get_friendly_handling():
     at = page("modalities", variant="bogus", med_seeds="999", med_steps="-4", med_lr_g="banana")
     assert not at.exception

@@ -1,5 +1,6 @@
 """The medical-image demos: the techniques' maths on small hand-made cases, the claim rule, and a
 smoke run of every variant on a short configuration (2 seeds, a few steps)."""
+import dataclasses
 import json
 import math
 
@@ -309,6 +310,19 @@ def test_final_scores_are_those_of_the_last_weights_and_a_scored_last_frame_is_n
         run.step()
     x = run.sample()
     assert json.dumps(jsonable([score(x[i]) for i in range(2)])) == json.dumps(jsonable(out["per_seed"]))
+
+
+def test_grids_come_every_grid_every_steps_with_the_last_scores_and_training_ignores_the_cadence():
+    events = []
+    cfg = dataclasses.replace(TINY, grid_every=2)
+    res = brain_mri.run(cfg, ["plain"], 2, on_event=events.append, threads=1)
+    frames = [(e["step"], e["variants"]["plain"]["scored_step"], e["variants"]["plain"]["metrics"] is not None)
+              for e in events]
+    assert frames == [(1, None, False), (2, None, False), (3, 3, True), (4, 3, True), (6, 6, True)]
+    assert res["variants"]["plain"]["curves"]["step"] == [3, 6]
+    other = brain_mri.run(dataclasses.replace(TINY, eval_every=2, grid_every=1), ["plain"], 2, threads=1)
+    assert json.dumps(jsonable(other["variants"]["plain"]["per_seed"])) == json.dumps(jsonable(res["variants"]["plain"]["per_seed"]))
+    assert set(med_gan.CADENCE) <= set(dataclasses.asdict(cfg))
 
 
 def test_brain_demo_runs_and_stops_when_asked():
