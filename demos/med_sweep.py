@@ -34,12 +34,18 @@ CLAIM_RATE = 0.9  # a claim needs >= 90 % of >= 16 seeds
 CLAIM_SEEDS = 16
 
 
+def settings(config: dict) -> dict:
+    """A result's config without the fields that only set how often it was watched (med_gan.CADENCE)."""
+    return {k: v for k, v in config.items() if k not in med_gan.CADENCE}
+
+
 def merge(old: dict | None, new: dict) -> dict:
-    """``new``'s variants added to ``old`` when both ran the same code and config (a variant may have
-    its own seeds: each records them), else ``new`` alone."""
+    """``new``'s variants added to ``old`` when both ran the same code and settings (a variant may have
+    its own seeds and frame cadence: each records them), else ``new`` alone."""
     for r in new["variants"].values():
         r["seeds"] = new["seeds"]
-    if old and old.get("config") == new["config"] and old.get("code_version") == new["code_version"]:
+        r["cadence"] = {k: new["config"][k] for k in med_gan.CADENCE if k in new["config"]}
+    if old and settings(old.get("config", {})) == settings(new["config"]) and old.get("code_version") == new["code_version"]:
         return {**old, "variants": {**old["variants"], **new["variants"]}, "real": new["real"],
                 "wall_time_s": old.get("wall_time_s", 0) + new["wall_time_s"]}
     return new

@@ -21,6 +21,10 @@ def test_merge_adds_variants_of_the_same_config_and_replaces_another_configs():
     assert both["variants"]["batchnorm"]["seeds"] == [0, 1, 2]  # a variant keeps its own seeds
     other = med_sweep.merge(a, fake_result(["batchnorm"], config={"steps": 6}))
     assert set(other["variants"]) == {"batchnorm"}  # results of another config are never mixed
+    # how often a run was watched is not a setting: those results merge, each variant keeping its cadence
+    watched = med_sweep.merge(a, fake_result(["mbstd"], config={"steps": 5, "eval_every": 250, "grid_every": 50}))
+    assert set(watched["variants"]) == {"plain", "mbstd"}
+    assert watched["variants"]["mbstd"]["cadence"] == {"eval_every": 250, "grid_every": 50}
 
 
 def test_two_sweeps_at_once_keep_each_others_variants(tmp_path, monkeypatch):
