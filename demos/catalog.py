@@ -39,6 +39,8 @@ MED_VARIANTS = {
     "msgan": "Mode-seeking regularisation (MSGAN)",
     "selfattn": "Self-attention in G and D (SAGAN)",
     "progressive": "Progressive growing (PGGAN)",
+    "cgan": "Conditional GAN (class to G and D)",
+    "acgan": "Auxiliary classifier GAN (AC-GAN)",
 }
 
 CATALOG: dict[str, DemoInfo] = {
@@ -161,7 +163,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 axial slices of the MNI152 T1 template (seven anatomical levels, cerebellum "
             "to vertex) draws only a few levels without normalisation; with batch norm it draws six or seven "
-            "(claimed: 62/64 seeds). A level classifier counts the levels that each of fifteen one-change "
+            "(claimed: 62/64 seeds). A level classifier counts the levels that each of seventeen one-change "
             "techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
@@ -174,7 +176,7 @@ CATALOG: dict[str, DemoInfo] = {
             challenge="mode_collapse",
             summary="A small GAN on 32x32 views of six modalities (CT, MR, radiograph, ultrasound from DICOM; histology "
             "and fundus in colour) draws one or two without normalisation; a modality classifier counts the "
-            "modalities that each of fifteen one-change techniques recovers, measured over 8-16 seeds.",
+            "modalities that each of seventeen one-change techniques recovers, measured over 8-16 seeds.",
             failure="plain",
             default_fix="batchnorm",
             module="demos.modalities",

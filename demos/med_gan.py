@@ -98,6 +98,8 @@ VARIANTS: dict[str, tuple[str, object]] = {
     "msgan": ("Mode-seeking regularisation (MSGAN)", lambda c: Setup(ms=c.ms_lambda)),
     "selfattn": ("Self-attention in G and D (SAGAN)", lambda c: Setup(attention=True)),
     "progressive": ("Progressive growing (PGGAN)", lambda c: Setup(progressive=True)),
+    "cgan": ("Conditional GAN (class to G and D)", lambda c: Setup(cond="input")),
+    "acgan": ("Auxiliary classifier GAN (AC-GAN)", lambda c: Setup(cond="aux")),
 }
 FAILURE = "plain"
 

@@ -5,8 +5,8 @@ paper's maths, is in :class:`Setup`; the claims are in demos/med_gan.py.
 
 One step of a variant (non-saturating loss unless it says otherwise):
 
-    D: L_D = -E log sigmoid(D(A(x))) - E log(1 - sigmoid(D(A(G(z))))) [+ R1] [+ CR]
-    G: L_G = -E log sigmoid(D(A(G(z))))
+    D: L_D = -E log sigmoid(D(A(x))) - E log(1 - sigmoid(D(A(G(z))))) [+ R1] [+ CR] [+ AC-GAN's L_C]
+    G: L_G = -E log sigmoid(D(A(G(z)))) [+ AC-GAN's L_C on G(z)]
     [EMA: G_ema <- beta G_ema + (1 - beta) G]
 
 A is the identity, or DiffAugment / ADA's augmentation (applied to real and fake, for both
@@ -62,6 +62,14 @@ class Setup:
     * ``attention``: SAGAN's self-attention block (Zhang et al. 2019) in G and in D at their
       16 x 16 feature maps (engine/image_nets.SelfAttention; the rest as in the failure: no
       spectral normalisation, non-saturating loss, one learning rate);
+    * ``cond``: the class (brain level, modality) given to the networks. ``input``: a conditional GAN
+      (Mirza and Osindero 2014): G(z | y) reads [z, onehot(y)], D(x | y) reads x with K constant maps
+      onehot(y) appended as channels, so D judges whether x is real *and* of class y. ``aux``: AC-GAN
+      (Odena et al. 2017): G(z | y) as above, D unconditional with a K-way class head C(x) on its last
+      features; with L_C = E CE(C(x_real), y_real) + E CE(C(G(z | y)), y) (CE: cross-entropy), D
+      minimises its loss + L_C and G its loss + E CE(C(G(z | y)), y) (the paper: D maximises
+      L_S + L_C, G maximises L_C - L_S). Real images carry their class; G's labels are drawn uniformly;
+      the scored images ask for each class in turn, so that coverage is of the classes G was asked for;
     * ``progressive``: progressive growing (Karras et al. 2018): G and D start at 8 x 8 and grow to
       16 x 16, then 32 x 32, each new block faded in linearly; the real images are average-pooled to
       the current resolution and blended the same way during a fade. Schedule (:func:`grow_stage`):
@@ -85,6 +93,30 @@ class Setup:
     attention: bool = False
     progressive: bool = False
     loss: str = "nonsaturating"
+    cond: str = "none"  # none / input (conditional GAN) / aux (AC-GAN)
+
+
+CONDITIONS = ("none", "input", "aux")
+
+
+def one_hot(y: torch.Tensor, k: int) -> torch.Tensor:
+    """(S, B) class indices -> (S, B, K) one-hot floats."""
+    return torch.nn.functional.one_hot(y, k).float()
+
+
+def with_label_maps(x: torch.Tensor, y: torch.Tensor, c: int, k: int) -> torch.Tensor:
+    """The conditional D's input: images x (B, S*C, r, r) of S seeds (seed s in channel group s) with
+    their classes y (S, B) appended to each seed's group as K constant maps: (B, S*(C+K), r, r)."""
+    b, sc, r, _ = x.shape
+    s = sc // c
+    maps = one_hot(y, k).transpose(0, 1)[..., None, None].expand(b, s, k, r, r)
+    return torch.cat([x.view(b, s, c, r, r), maps], 2).reshape(b, s * (c + k), r, r)
+
+
+def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """AC-GAN's cross-entropy per seed (S,): class logits (S, B, K), classes (S, B), mean over B."""
+    s, b, k = logits.shape
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, k), y.reshape(-1), reduction="none").view(s, b).mean(1)
 
 
 GROW_PHASES = 5  # 8 x 8 | fade to 16 | 16 x 16 | fade to 32 | 32 x 32
@@ -140,11 +172,17 @@ class MedRun:
     def __init__(self, su: Setup, cfg: "Config", kind: str, seeds: Sequence[int], device: torch.device):
         self.su, self.cfg, self.seeds, self.device = su, cfg, list(seeds), device
         self.data, self.c = med_data.build(kind), med_data.CHANNELS[kind]
-        s = len(seeds)
-        self.G = Generator(seeds, cfg.z_dim, self.c, su.g_norm, cfg.g_width, su.eqlr, su.attention,
+        s, k = len(seeds), self.data.classes
+        if su.cond not in CONDITIONS:
+            raise ValueError(f"cond must be one of {', '.join(CONDITIONS)}, got {su.cond!r}")
+        if su.cond != "none" and (su.pack > 1 or su.progressive):
+            raise ValueError("conditioning is not implemented with packing or progressive growing")
+        self.k = k if su.cond != "none" else 0  # classes the networks are told about
+        self.G = Generator(seeds, cfg.z_dim + self.k, self.c, su.g_norm, cfg.g_width, su.eqlr, su.attention,
                            su.progressive).to(device)
-        self.D = Discriminator(seeds, self.c, cfg.d_width, su.pack, su.d_norm, su.spectral, su.mbstd, su.eqlr,
-                               su.attention, su.progressive).to(device)
+        self.D = Discriminator(seeds, self.c + (k if su.cond == "input" else 0), cfg.d_width, su.pack, su.d_norm,
+                               su.spectral, su.mbstd, su.eqlr, su.attention, su.progressive,
+                               classes=k if su.cond == "aux" else 0).to(device)
         self.steps_done = 0
         self.res, self.alpha = self.stage(1)
         self.G_ema = copy.deepcopy(self.G) if su.ema else None
@@ -157,6 +195,8 @@ class MedRun:
         self.r_sum, self.r_n = torch.zeros(s), 0
         self.eval_z = torch.stack([torch.randn(cfg.eval_samples, cfg.z_dim, generator=seed_generator(x, 7))
                                    for x in seeds]).to(device)
+        # a conditional G's scored images ask for each class in turn (K = 7: 37 of 256 each, 4 with 36)
+        self.eval_y = (torch.arange(cfg.eval_samples) % k).expand(s, -1).to(device) if self.k else None
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[su.loss]
 
     def stage(self, step: int) -> tuple[int, float]:
@@ -165,8 +205,23 @@ class MedRun:
 
     def real(self, n: int) -> torch.Tensor:
         """(n, S*C, r, r): seed s's images in its channel group, at the current resolution r."""
-        x = torch.cat([self.data.sample(n, g)[0] for g in self.gens], 1).to(self.device)
-        return downsample_real(x, self.res, self.alpha) if self.res < 32 else x
+        return self.real_labelled(n)[0]
+
+    def real_labelled(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """real(n) and the images' classes (S, n)."""
+        xs, ys = zip(*[self.data.sample(n, g) for g in self.gens])
+        x = torch.cat(xs, 1).to(self.device)
+        return (downsample_real(x, self.res, self.alpha) if self.res < 32 else x), torch.stack(ys).to(self.device)
+
+    def labels(self, n: int) -> Optional[torch.Tensor]:
+        """The classes G is asked for, (S, n) uniform, from each seed's stream; None unless conditional
+        (an unconditional run draws nothing here, so its random streams are those it always had)."""
+        if not self.k:
+            return None
+        return torch.stack([torch.randint(self.k, (n,), generator=g) for g in self.gens]).to(self.device)
+
+    def g_input(self, z: torch.Tensor, y: Optional[torch.Tensor]) -> torch.Tensor:
+        return z if y is None else torch.cat([z, one_hot(y, self.k)], 2)
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.stack([torch.randn(n, self.cfg.z_dim, generator=g) for g in self.gens]).to(self.device)
@@ -182,29 +237,43 @@ class MedRun:
                                x.view(b, s, -1, *x.shape[2:])).view_as(x)
         return x
 
-    def d(self, x: torch.Tensor, features: bool = False):
+    def d(self, x: torch.Tensor, features: bool = False, y: Optional[torch.Tensor] = None):
         """Logits (S, B) of images x (B*pack, S*C, r, r): augmented, then packed (with ``features``
-        also D's last features, (S, B, F))."""
+        also D's last features, (S, B, F)); ``y`` (S, B): their classes, which a conditional D reads."""
         x = self.augment(x)
         m, s, r = self.su.pack, len(self.seeds), x.shape[-1]
         if m > 1:  # pack m consecutive images of each seed as channels
             x = x.view(-1, m, s, self.c, r, r).transpose(1, 2).reshape(-1, s * m * self.c, r, r)
-        return self.judge(x, features)
+        return self.judge(x, features, y)
 
-    def judge(self, x: torch.Tensor, features: bool = False):
+    def judge(self, x: torch.Tensor, features: bool = False, y: Optional[torch.Tensor] = None):
         """D's logits at the current stage (a growing D takes its resolution and alpha)."""
+        if self.su.cond == "input":
+            x = with_label_maps(x, y, self.c, self.k)
         args = (x, self.res, self.alpha) if self.su.progressive else (x,)
         return self.D(*args, features=True) if features else self.D(*args)
 
-    def g_objective(self, z: torch.Tensor, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-        """G's loss per seed (S,): non-saturating, or feature matching; plus the mode-seeking term."""
+    def d_cls(self, x: torch.Tensor, y: Optional[torch.Tensor]) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """D's logits and, for AC-GAN, its class logits (S, B, K) (else None)."""
+        if self.su.cond == "aux":
+            logits, h = self.d(x, features=True)
+            return logits, self.D.classify(h)
+        return self.d(x, y=y), None
+
+    def g_objective(self, z: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
+                    y_fake: Optional[torch.Tensor] = None, y_real: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """G's loss per seed (S,): non-saturating, or feature matching; plus the mode-seeking term;
+        plus AC-GAN's class term."""
         su = self.su
         if su.fm:  # Salimans et al.: match the batch means of D's last features (real ones fixed)
             with torch.no_grad():
-                f_real = self.d(real, features=True)[1].mean(1)
-            g_loss = (f_real - self.d(fake, features=True)[1].mean(1)).pow(2).sum(1)
+                f_real = self.d(real, features=True, y=y_real)[1].mean(1)
+            g_loss = (f_real - self.d(fake, features=True, y=y_fake)[1].mean(1)).pow(2).sum(1)
         else:
-            g_loss = self.g_loss_fn(self.d(fake))
+            logits, cls = self.d_cls(fake, y_fake)
+            g_loss = self.g_loss_fn(logits)
+            if cls is not None:
+                g_loss = g_loss + class_loss(cls, y_fake)
         if su.ms:
             g_loss = g_loss + su.ms / (mode_seeking_ratio(z, fake, len(self.seeds)) + MS_EPS)
         return g_loss
@@ -213,20 +282,25 @@ class MedRun:
         su, n = self.su, self.cfg.batch * self.su.pack
         self.res, self.alpha = self.stage(self.steps_done + 1)
         z = self.noise(n)
-        fake = self.G(z, self.res, self.alpha)
-        real = self.real(n).requires_grad_(su.r1 > 0)
-        d_real = self.d(real)
-        d_loss = self.d_loss_fn(d_real, self.d(fake.detach()))
+        y_fake = self.labels(n)  # None unless conditional
+        fake = self.G(self.g_input(z, y_fake), self.res, self.alpha)
+        real, y_real = self.real_labelled(n)
+        real = real.requires_grad_(su.r1 > 0)
+        d_real, c_real = self.d_cls(real, y_real)
+        d_fake, c_fake = self.d_cls(fake.detach(), y_fake)
+        d_loss = self.d_loss_fn(d_real, d_fake)
+        if c_real is not None:  # AC-GAN: D also names the class of real and generated images
+            d_loss = d_loss + class_loss(c_real, y_real) + class_loss(c_fake, y_fake)
         if su.r1:
             g, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
             d_loss = d_loss + su.r1 / 2 * g.pow(2).view(n, len(self.seeds), -1).sum(2).mean(0)
         if su.cr:
             x = real.detach()
-            d_loss = d_loss + su.cr * (self.judge(x) - self.judge(shift_flip(x, self.aug_gens))).pow(2).mean(1)
+            d_loss = d_loss + su.cr * (self.judge(x, y=y_real) - self.judge(shift_flip(x, self.aug_gens), y=y_real)).pow(2).mean(1)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
         self.opt_d.step()
-        g_loss = self.g_objective(z, fake, real.detach())
+        g_loss = self.g_objective(z, fake, real.detach(), y_fake, y_real)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.sum().backward()
         self.opt_g.step()
@@ -249,7 +323,8 @@ class MedRun:
         """The first n (default all) evaluation images of every seed: (S, n, C, 32, 32) on the CPU.
         G stays in train mode (batch statistics, as it trains), the EMA copy too. A growing G draws
         at its current stage (that of the last step done), upsampled (nearest) to 32 x 32."""
-        x = upsample((self.G_ema or self.G)(self.eval_z[:, :n], self.res, self.alpha), 32)
+        y = None if self.eval_y is None else self.eval_y[:, :n]
+        x = upsample((self.G_ema or self.G)(self.g_input(self.eval_z[:, :n], y), self.res, self.alpha), 32)
         b = x.shape[0]
         return x.view(b, len(self.seeds), self.c, 32, 32).transpose(0, 1).float().cpu()
 

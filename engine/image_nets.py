@@ -19,6 +19,10 @@ Switches:
   so Adam's step is the same relative size in every layer. Otherwise weights ~ N(0, 0.02) (DCGAN);
 * self-attention (``attention``, SAGAN, Zhang et al. 2019): a :class:`SelfAttention` block on the
   16 x 16 feature maps of G (before its last up-conv) and of D (after its first conv);
+* an auxiliary classifier (``classes`` = K > 0, AC-GAN, Odena et al. 2017): a second linear head on
+  D's last features, K class logits per image (:meth:`Discriminator.classify`). A conditional GAN
+  needs no switch here: G reads z with a one-hot label appended (z_dim + K inputs) and D reads the
+  image with K constant label maps appended (C + K channels); demos/med_training.py builds both;
 * progressive growing (``progressive``, Karras et al. 2018): the same layers, plus toRGB (G) and
   fromRGB (D) 1x1 convs at 8 x 8 and 16 x 16, so that ``forward(..., res, alpha)`` runs the networks
   at resolution ``res`` in {8, 16, 32}, the newest block faded in with weight ``alpha``
@@ -187,9 +191,11 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, seeds: Sequence[int], channels: int, width: int = 32, pack: int = 1, d_norm: bool = False,
                  spectral: bool = False, mbstd: bool = False, eqlr: bool = False, attention: bool = False,
-                 progressive: bool = False):
+                 progressive: bool = False, classes: int = 0):
         super().__init__()
         _check_new_switches(attention, progressive, spectral, eqlr)
+        if classes and (spectral or eqlr or progressive):
+            raise ValueError("an auxiliary classifier is not implemented with spectral norm, eqlr or growing")
         s, w = len(seeds), width
         self.s, self.spectral, self.eqlr = s, spectral, eqlr
         self.ch = (w, 2 * w, 4 * w)
@@ -207,6 +213,9 @@ class Discriminator(nn.Module):
         self.fc = nn.Parameter(_init(torch.empty(s, n_in, 1), seeds, 49, std))
         self.fc_b = nn.Parameter(torch.zeros(s, 1, 1))
         self.fc_c = math.sqrt(1 / n_in) if eqlr else 1.0
+        if classes:  # AC-GAN's class head, beside the real/fake logit (created last: other variants' init is untouched)
+            self.cls = nn.Parameter(_init(torch.empty(s, n_in, classes), seeds, 61, std))
+            self.cls_b = nn.Parameter(torch.zeros(s, 1, classes))
         for i, c in enumerate((*self.ch, 1) if spectral else ()):
             self.register_buffer(f"u{i}", F.normalize(torch.ones(s, c), dim=1))
         # SAGAN: attention on the 16 x 16 features (the output of the first conv)
@@ -258,3 +267,7 @@ class Discriminator(nn.Module):
             fc = self.fc * self.fc_c
         logits = torch.baddbmm(self.fc_b, h, fc)[..., 0]
         return (logits, h) if features else logits
+
+    def classify(self, h: torch.Tensor) -> torch.Tensor:
+        """AC-GAN's class logits (S, B, K) from D's last features h (S, B, F) (``forward(..., features=True)``)."""
+        return torch.baddbmm(self.cls_b, h, self.cls)

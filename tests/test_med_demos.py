@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from demos import brain_mri, med_gan, modalities
-from demos.med_training import MS_EPS, MedRun, Setup, grow_stage, mode_seeking_ratio, shift_flip, train
+from demos.med_training import (MS_EPS, MedRun, Setup, class_loss, grow_stage, mode_seeking_ratio, shift_flip, train,
+                                 with_label_maps)
 from engine.image_nets import Discriminator, Generator, SelfAttention, downsample_real, pixel_norm
 from engine.jsonio import jsonable
 
@@ -249,6 +250,54 @@ def test_feature_matching_is_the_squared_gap_of_ds_mean_last_features():
     run.D = MeanD()
     real, fake = torch.full((4, 1, 32, 32), 0.5), torch.full((6, 1, 32, 32), -0.25)
     assert torch.allclose(run.g_objective(run.noise(6), fake, real), torch.tensor([0.75 ** 2]))
+
+
+def test_label_maps_are_appended_to_each_seeds_channel_group():
+    """Two seeds, one channel, K = 3, 2 x 2 images: seed s's group is [its image, onehot(y) as maps]."""
+    x = torch.stack([torch.full((2, 2), 10.0), torch.full((2, 2), 20.0)])[None]  # (B=1, S*C=2, 2, 2)
+    y = torch.tensor([[2], [0]])  # seed 0 asks for class 2, seed 1 for class 0
+    out = with_label_maps(x, y, c=1, k=3)
+    assert out.shape == (1, 8, 2, 2)
+    assert out[0, :, 0, 0].tolist() == [10, 0, 0, 1, 20, 1, 0, 0]
+    assert torch.equal(out[0, :, 1, 1], out[0, :, 0, 0])  # constant maps
+
+
+def test_class_loss_is_the_mean_cross_entropy_per_seed():
+    logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0]],  # seed 0: p(y=1) = 3/4; then 1/2
+                           [[5.0, 5.0], [5.0, 5.0]]])            # seed 1: 1/2 twice
+    y = torch.tensor([[1, 0], [0, 1]])
+    expected = torch.tensor([(math.log(4 / 3) + math.log(2)) / 2, math.log(2)])
+    assert torch.allclose(class_loss(logits, y), expected)
+
+
+def test_conditional_networks_read_the_class_and_the_scored_images_ask_for_each_in_turn():
+    k = 7  # brain levels
+    plain, cgan, acgan = (MedRun(Setup(cond=c), TINY, "brain", [0, 1], torch.device("cpu")) for c in ("none", "input", "aux"))
+    assert plain.labels(4) is None and plain.eval_y is None  # unconditional runs draw no labels
+    assert cgan.G.fc.shape[1] == TINY.z_dim + k and cgan.D.convs[0].in_channels == 2 * (1 + k)
+    assert acgan.G.fc.shape[1] == TINY.z_dim + k and acgan.D.convs[0].in_channels == 2 * 1
+    assert acgan.D.cls.shape == (2, acgan.D.fc.shape[1], k) and not hasattr(cgan.D, "cls")
+    assert cgan.eval_y[1, :9].tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1]
+    alone = MedRun(Setup(cond="input"), TINY, "brain", [1], torch.device("cpu"))
+    assert torch.equal(cgan.labels(6)[1], alone.labels(6)[0])  # each seed's labels from its own stream
+    # a conditional D's logit depends on the class it is told
+    x = cgan.real(3)
+    a, b = cgan.d(x, y=torch.zeros(2, 3, dtype=torch.long)), cgan.d(x, y=torch.full((2, 3), 4))
+    assert not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="not implemented"):
+        MedRun(Setup(cond="aux", pack=2), TINY, "brain", [0], torch.device("cpu"))
+    with pytest.raises(ValueError, match="cond must be"):
+        MedRun(Setup(cond="both"), TINY, "brain", [0], torch.device("cpu"))
+
+
+def test_acgan_adds_the_class_cross_entropy_to_gs_loss():
+    run = MedRun(Setup(cond="aux"), TINY, "brain", [0, 1], torch.device("cpu"))
+    z, y = run.noise(5), run.labels(5)
+    fake = run.G(run.g_input(z, y))
+    logits, h = run.d(fake, features=True)
+    expected = run.g_loss_fn(logits) + class_loss(run.D.classify(h), y)
+    assert torch.allclose(run.g_objective(z, fake, run.real(5), y), expected)
+    assert run.D.classify(h).shape == (2, 5, 7)
 
 
 def test_discriminator_features_are_the_input_of_its_last_layer():
