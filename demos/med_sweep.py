@@ -45,7 +45,8 @@ def merge(old: dict | None, new: dict) -> dict:
     for r in new["variants"].values():
         r["seeds"] = new["seeds"]
         r["cadence"] = {k: new["config"][k] for k in med_gan.CADENCE if k in new["config"]}
-    if old and settings(old.get("config", {})) == settings(new["config"]) and old.get("code_version") == new["code_version"]:
+    same = old and old.get("code_version") == new["code_version"]
+    if same and settings(old.get("config", {})) == settings(new["config"]):
         return {**old, "variants": {**old["variants"], **new["variants"]}, "real": new["real"],
                 "wall_time_s": old.get("wall_time_s", 0) + new["wall_time_s"]}
     return new

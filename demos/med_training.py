@@ -69,7 +69,8 @@ class Setup:
       features; with L_C = E CE(C(x_real), y_real) + E CE(C(G(z | y)), y) (CE: cross-entropy), D
       minimises its loss + L_C and G its loss + E CE(C(G(z | y)), y) (the paper: D maximises
       L_S + L_C, G maximises L_C - L_S). Real images carry their class; G's labels are drawn uniformly;
-      the scored images ask for each class in turn, so that coverage is of the classes G was asked for;
+      the scored images ask for each class in turn (coverage still counts the classes the classifier
+      recognises in them, as for every variant);
     * ``progressive``: progressive growing (Karras et al. 2018): G and D start at 8 x 8 and grow to
       16 x 16, then 32 x 32, each new block faded in linearly; the real images are average-pooled to
       the current resolution and blended the same way during a fade. Schedule (:func:`grow_stage`):
@@ -195,7 +196,7 @@ class MedRun:
         self.r_sum, self.r_n = torch.zeros(s), 0
         self.eval_z = torch.stack([torch.randn(cfg.eval_samples, cfg.z_dim, generator=seed_generator(x, 7))
                                    for x in seeds]).to(device)
-        # a conditional G's scored images ask for each class in turn (K = 7: 37 of 256 each, 4 with 36)
+        # a conditional G's scored images ask for each class in turn (K = 7: 37 of the 256 for classes 0-3, 36 for 4-6)
         self.eval_y = (torch.arange(cfg.eval_samples) % k).expand(s, -1).to(device) if self.k else None
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[su.loss]
 
@@ -296,7 +297,8 @@ class MedRun:
             d_loss = d_loss + su.r1 / 2 * g.pow(2).view(n, len(self.seeds), -1).sum(2).mean(0)
         if su.cr:
             x = real.detach()
-            d_loss = d_loss + su.cr * (self.judge(x, y=y_real) - self.judge(shift_flip(x, self.aug_gens), y=y_real)).pow(2).mean(1)
+            gap = self.judge(x, y=y_real) - self.judge(shift_flip(x, self.aug_gens), y=y_real)
+            d_loss = d_loss + su.cr * gap.pow(2).mean(1)
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.sum().backward()  # a sum over seeds: each seed gets its own run's gradient
         self.opt_d.step()
