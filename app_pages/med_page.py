@@ -44,6 +44,17 @@ def num(x, d: int = 2) -> str:
     return "–" if x is None or x != x else f"{x:.{d}f}"
 
 
+def frame_caption(frame: dict, names: tuple, word: str) -> str:
+    """What the classifier recognised in seed 0's images of a frame. A live frame's grid comes more
+    often than its scores (med_gan.Config.grid_every, eval_every): it says which step they are from."""
+    metrics, k = frame.get("metrics"), frame.get("scored_step")
+    if not metrics or not metrics[0]:
+        return "Seed 0, not scored yet"
+    parts = [f"{names[c]} {n}" for c, n in enumerate(metrics[0]["histogram"]) if n]
+    seen = " · ".join(parts) if parts else f"no image recognised as any {word}"
+    return f"Seed 0, {f'scored at step {k}, ' if k else ''}recognised: {seen}"
+
+
 def claim_rates(result: dict, v: str) -> tuple[list[bool], list[bool]]:
     return med_gan.success(result, v, "failure"), med_gan.success(result, v, "fix")
 
@@ -109,12 +120,6 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
     labels = {failure: mod.VARIANTS[failure], fix: mod.VARIANTS[fix]}
     colors = {labels[failure]: plots2d.COLORS["failure"], labels[fix]: plots2d.COLORS["fix"]}
 
-    def class_line(metrics: list | None) -> str:
-        if not metrics or not metrics[0]:
-            return "not scored yet"
-        parts = [f"{names[k]} {c}" for k, c in enumerate(metrics[0]["histogram"]) if c]
-        return "recognised: " + (" · ".join(parts) if parts else f"no image recognised as any {classes_word}")
-
     def draw(frames: dict, curves: dict, step_text: str, real: dict | None = None) -> None:
         # Inside a live frame every poll of every watcher redraws this view, but it only changes with
         # the job's event: the mosaics' PNGs and the figures are built once per event (live.shared,
@@ -124,8 +129,7 @@ def render(mod: ModuleType, classes_word: str, intro: str) -> None:
             f = frames.get(v) or {}
             col.markdown(f"**{labels[v]}** {step_text}")
             col.image(live.shared(f"img:{v}", lambda g=f.get("grid"): png(mosaic(g))), width="stretch")
-            k = f.get("scored_step")  # live frames: grids come more often than scores (med_gan.Config)
-            col.caption(f"Seed 0, {f'scored at step {k}, ' if k and f.get('metrics') else ''}{class_line(f.get('metrics'))}")
+            col.caption(frame_caption(f, names, classes_word))
         re_ = real or REAL
         cols[2].markdown("**Real images** (training set)")
         cols[2].image(live.shared("img:real", lambda: png(mosaic(re_["grid"]))), width="stretch")

@@ -68,6 +68,18 @@ def test_a_shipped_result_that_differs_only_in_frame_cadence_still_opens():
     assert live.shipped_result(*args, brain_mri.Config(steps=1400), "batchnorm", ignore=med_gan.CADENCE) is None
 
 
+def test_a_frames_caption_names_what_was_recognised_and_at_which_step_it_was_scored():
+    from app_pages.med_page import frame_caption
+
+    names, scores = ("a", "b", "c"), [{"histogram": [3, 0, 5]}]
+    assert frame_caption({"grid": [], "metrics": None, "scored_step": None}, names, "level") == "Seed 0, not scored yet"
+    assert frame_caption({"metrics": scores, "scored_step": 250}, names, "level") == \
+        "Seed 0, scored at step 250, recognised: a 3 · c 5"
+    assert frame_caption({"metrics": scores}, names, "level") == "Seed 0, recognised: a 3 · c 5"  # a finished result
+    assert frame_caption({"metrics": [{"histogram": [0, 0, 0]}]}, names, "level") == \
+        "Seed 0, recognised: no image recognised as any level"
+
+
 def test_unknown_technique_and_bad_numbers_get_friendly_handling():
     at = page("modalities", variant="bogus", med_seeds="999", med_steps="-4", med_lr_g="banana")
     assert not at.exception
