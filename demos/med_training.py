@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 import torch
 
 from engine import losses, med_data
+from engine.losses import class_cross_entropy, one_hot
 from engine.image_nets import Discriminator, Generator, downsample_real, upsample
 from engine.metrics import mean_sd
 from engine.nets import seed_generator
@@ -100,11 +101,6 @@ class Setup:
 CONDITIONS = ("none", "input", "aux")
 
 
-def one_hot(y: torch.Tensor, k: int) -> torch.Tensor:
-    """(S, B) class indices -> (S, B, K) one-hot floats."""
-    return torch.nn.functional.one_hot(y, k).float()
-
-
 def with_label_maps(x: torch.Tensor, y: torch.Tensor, c: int, k: int) -> torch.Tensor:
     """The conditional D's input: images x (B, S*C, r, r) of S seeds (seed s in channel group s) with
     their classes y (S, B) appended to each seed's group as K constant maps: (B, S*(C+K), r, r)."""
@@ -112,12 +108,6 @@ def with_label_maps(x: torch.Tensor, y: torch.Tensor, c: int, k: int) -> torch.T
     s = sc // c
     maps = one_hot(y, k).transpose(0, 1)[..., None, None].expand(b, s, k, r, r)
     return torch.cat([x.view(b, s, c, r, r), maps], 2).reshape(b, s * (c + k), r, r)
-
-
-def class_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """AC-GAN's cross-entropy per seed (S,): class logits (S, B, K), classes (S, B), mean over B."""
-    s, b, k = logits.shape
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, k), y.reshape(-1), reduction="none").view(s, b).mean(1)
 
 
 GROW_PHASES = 5  # 8 x 8 | fade to 16 | 16 x 16 | fade to 32 | 32 x 32
@@ -274,7 +264,7 @@ class MedRun:
             logits, cls = self.d_cls(fake, y_fake)
             g_loss = self.g_loss_fn(logits)
             if cls is not None:
-                g_loss = g_loss + class_loss(cls, y_fake)
+                g_loss = g_loss + class_cross_entropy(cls, y_fake)
         if su.ms:
             g_loss = g_loss + su.ms / (mode_seeking_ratio(z, fake, len(self.seeds)) + MS_EPS)
         return g_loss
@@ -291,7 +281,7 @@ class MedRun:
         d_fake, c_fake = self.d_cls(fake.detach(), y_fake)
         d_loss = self.d_loss_fn(d_real, d_fake)
         if c_real is not None:  # AC-GAN: D also names the class of real and generated images
-            d_loss = d_loss + class_loss(c_real, y_real) + class_loss(c_fake, y_fake)
+            d_loss = d_loss + class_cross_entropy(c_real, y_real) + class_cross_entropy(c_fake, y_fake)
         if su.r1:
             g, = torch.autograd.grad(d_real.sum(), real, create_graph=True)
             d_loss = d_loss + su.r1 / 2 * g.pow(2).view(n, len(self.seeds), -1).sum(2).mean(0)

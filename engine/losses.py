@@ -51,6 +51,23 @@ def d_loss_wasserstein(real: Tensor, fake: Tensor) -> Tensor:
     return _m(fake) - _m(real)
 
 
+# --- class labels (conditional GANs: the lab's games, the medical demos' AC-GAN) ----------------
+def one_hot(idx: Tensor, k: int) -> Tensor:
+    """Class indices -> one-hot floats with a last axis of size k."""
+    return F.one_hot(idx, k).float()
+
+
+def class_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy per seed, -E[log softmax(logits)_y], ``target`` a one-hot (S, B, K) or an
+    index (S, B) or (B,) tensor."""
+    logp = F.log_softmax(logits, dim=-1)
+    if target.dtype.is_floating_point:
+        return _m(-(target * logp).sum(-1))
+    if target.dim() == 1:
+        target = target.expand(logits.shape[0], -1)
+    return _m(-logp.gather(-1, target.unsqueeze(-1)))
+
+
 # --- generator losses -----------------------------------------------------------------------
 def g_loss_saturating(fake: Tensor) -> Tensor:
     """E[log(1 - D(G(z)))], minimised: the original minimax generator loss. Its gradient vanishes

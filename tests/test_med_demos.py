@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from demos import brain_mri, med_gan, modalities
-from demos.med_training import (MS_EPS, MedRun, Setup, class_loss, grow_stage, mode_seeking_ratio, shift_flip, train,
+from demos.med_training import (MS_EPS, MedRun, Setup, grow_stage, mode_seeking_ratio, shift_flip, train,
                                  with_label_maps)
+from engine.losses import class_cross_entropy
 from engine.image_nets import Discriminator, Generator, SelfAttention, downsample_real, pixel_norm
 from engine.jsonio import jsonable
 
@@ -262,12 +263,12 @@ def test_label_maps_are_appended_to_each_seeds_channel_group():
     assert torch.equal(out[0, :, 1, 1], out[0, :, 0, 0])  # constant maps
 
 
-def test_class_loss_is_the_mean_cross_entropy_per_seed():
+def test_acgans_class_loss_is_the_mean_cross_entropy_per_seed():
     logits = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0]],  # seed 0: p(y=1) = 3/4; then 1/2
                            [[5.0, 5.0], [5.0, 5.0]]])            # seed 1: 1/2 twice
     y = torch.tensor([[1, 0], [0, 1]])
     expected = torch.tensor([(math.log(4 / 3) + math.log(2)) / 2, math.log(2)])
-    assert torch.allclose(class_loss(logits, y), expected)
+    assert torch.allclose(class_cross_entropy(logits, y), expected)
 
 
 def test_conditional_networks_read_the_class_and_the_scored_images_ask_for_each_in_turn():
@@ -296,7 +297,7 @@ def test_acgan_adds_the_class_cross_entropy_to_gs_loss():
     z, y = run.noise(5), run.labels(5)
     fake = run.G(run.g_input(z, y))
     logits, h = run.d(fake, features=True)
-    expected = run.g_loss_fn(logits) + class_loss(run.D.classify(h), y)
+    expected = run.g_loss_fn(logits) + class_cross_entropy(run.D.classify(h), y)
     assert torch.allclose(run.g_objective(z, fake, run.real(5), y), expected)
     assert run.D.classify(h).shape == (2, 5, 7)
 

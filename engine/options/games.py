@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..config import bounded
+from ..losses import class_cross_entropy as _ce, one_hot as _onehot
 from ..lab import DATA, StandardGame, Streams
 from ..mlp import FlatMLP, NetSpec
 from . import Option, register
@@ -48,21 +49,6 @@ def _penalties(m, kind: str, a: Tensor, b: Tensor) -> Tensor | float:
     for pen in m.hooks[kind]:
         total = total + pen(m, a, b)
     return total
-
-
-def _onehot(idx: Tensor, k: int) -> Tensor:
-    return F.one_hot(idx, k).float()
-
-
-def _ce(logits: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy per seed, -E[log softmax(logits)_y], ``target`` a one-hot (S, B, K) or an
-    index (S, B) or (B,) tensor."""
-    logp = F.log_softmax(logits, dim=-1)
-    if target.dtype.is_floating_point:
-        return _m(-(target * logp).sum(-1))
-    if target.dim() == 1:
-        target = target.expand(logits.shape[0], -1)
-    return _m(-logp.gather(-1, target.unsqueeze(-1)))
 
 
 def _raw(m, x: Tensor, d_flat: Tensor | None = None) -> Tensor:
