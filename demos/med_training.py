@@ -339,9 +339,10 @@ def train(setups: dict[str, Setup], cfg: "Config", kind: str, seeds: Sequence[in
     stopped, step, scores, scored_at, last_x = False, 0, {}, 0, {}
     for step in range(1, cfg.steps + 1):
         # a scored frame every eval_every steps and at the end (scoring S x 256 images takes seconds);
-        # a grid alone, with the last scores, at step 1 and every grid_every steps in between
+        # a grid alone, with the last scores, at step 1 and every grid_every steps in between, for a
+        # live view only (a CLI run, a sweep or a test has nobody to show it to)
         scored = step % cfg.eval_every == 0 or step == cfg.steps
-        frame = scored or step == 1 or step % cfg.grid_every == 0
+        frame = scored or (on_event is not None and (step == 1 or step % cfg.grid_every == 0))
         live = {}
         for v, run in runs.items():
             t = time.perf_counter()

@@ -377,6 +377,18 @@ def test_grids_come_every_grid_every_steps_with_the_last_scores_and_training_ign
     assert set(med_gan.CADENCE) <= set(dataclasses.asdict(cfg))
 
 
+def test_grid_only_frames_are_drawn_for_a_live_view_only(monkeypatch):
+    calls = []
+    sample = MedRun.sample
+    monkeypatch.setattr(MedRun, "sample", lambda self, n=None: calls.append(n) or sample(self, n))
+    cfg = dataclasses.replace(TINY, grid_every=2)
+    train({"plain": Setup()}, cfg, "brain", [0])
+    assert calls == [None, None]  # the scored frames, steps 3 and 6
+    calls.clear()
+    train({"plain": Setup()}, cfg, "brain", [0], on_event=lambda e: None)
+    assert calls == [med_gan.GRID, med_gan.GRID, None, med_gan.GRID, None]  # steps 1, 2, 3, 4, 6
+
+
 def test_brain_demo_runs_and_stops_when_asked():
     res = brain_mri.run(TINY, ["plain", "batchnorm"], 2, should_stop=lambda: True, threads=1)
     assert res["stopped"] and res["variants"]["plain"]["steps_done"] == 1
