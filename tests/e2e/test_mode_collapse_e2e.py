@@ -14,8 +14,12 @@ def test_shipped_comparison_renders(app_page, base_url, ready):
     page.goto(base_url + "/mode_collapse?variant=pacgan")
     ready(page)
     page.get_by_role("heading", name="Mode collapse: a plain GAN beside a fix").wait_for()
+    # the heading can paint before the charts below it (a fresh CI run counted 0 of 4 here): wait for
+    # the fourth chart and its axes to be drawn, then count
+    page.locator(CHART).nth(3).wait_for()
     assert page.locator(CHART).count() == 4
     # each scatter plot draws data and generated points (WebGL) or at least its svg axes
+    page.locator(f"{CHART} .main-svg").nth(3).wait_for()
     assert page.locator(f"{CHART} .main-svg").count() >= 4
     text = page.locator("[data-testid='stMain']").inner_text()
     assert "Packing (PacGAN)" in text and "Shipped result" in text
@@ -32,4 +36,5 @@ def test_run_live_shows_progress_then_result(app_page, base_url, ready):
     ready(page)
     text = page.locator("[data-testid='stMain']").inner_text()
     assert "Live run, 2 seeds" in text and "Minibatch standard deviation" in text
+    page.locator(CHART).nth(3).wait_for()
     assert page.locator(CHART).count() == 4
